@@ -1,0 +1,26 @@
+"""The price of one request: what it cost, what the baseline model would have cost, and where the prices came
+from. Money is ``Decimal`` in US dollars throughout; rounding happens only at display."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    amount: Decimal
+    baseline: Decimal
+    #: e.g. "genai-prices 0.0.48" or "hardware:laptop".
+    source: str
+    baseline_model: str
+    currency: str = "USD"
+
+    @property
+    def saving(self) -> Decimal:
+        return self.baseline - self.amount
+
+    def __add__(self, other: Cost) -> Cost:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot add {self.currency} and {other.currency}")
+        return Cost(self.amount + other.amount, self.baseline, self.source, self.baseline_model, self.currency)

@@ -1,0 +1,76 @@
+"""The one error family that every layer raises, so the CLI and the server can show it without a traceback."""
+
+from __future__ import annotations
+
+
+class SmallfirstError(Exception):
+    """An error a user can act on. ``hint`` names the way out."""
+
+    #: HTTP status the gateway maps this error to.
+    status: int = 400
+    #: OpenAI error ``type`` for the gateway.
+    kind: str = "invalid_request_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.param = param
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.hint}" if self.hint else self.message
+
+
+class ConfigError(SmallfirstError):
+    code = "bad_config"
+
+
+class UnknownModelError(SmallfirstError):
+    status = 404
+    code = "model_not_found"
+
+
+class ModelFileError(SmallfirstError):
+    """A model file is missing, corrupt or not what its catalogue entry says."""
+
+    status = 500
+    kind = "server_error"
+    code = "model_file"
+
+
+class ContextOverflowError(SmallfirstError):
+    status = 413
+    code = "context_length_exceeded"
+
+
+class UpstreamError(SmallfirstError):
+    """An endpoint failed. ``upstream_status`` is the HTTP status it returned, if any."""
+
+    status = 502
+    kind = "api_error"
+    code = "upstream_error"
+
+    def __init__(self, message: str, *, upstream_status: int | None = None, retry_after: float | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.upstream_status = upstream_status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.upstream_status is None or self.upstream_status == 429 or self.upstream_status >= 500
+
+
+class DataError(SmallfirstError):
+    """Bad input data: an outcome file, a training set, a workload."""
+
+    code = "bad_data"
+
+
+class NotFittedError(SmallfirstError):
+    code = "not_fitted"
+
+
+class TargetUnreachableError(SmallfirstError):
+    code = "target_unreachable"

@@ -1,0 +1,1 @@
+"""Evaluation: the outcome format and loaders, metrics, cross-fitting and plots."""

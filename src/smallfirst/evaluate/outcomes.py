@@ -1,0 +1,262 @@
+"""The outcome format: per prompt, each model's quality and optionally its tokens, latency and cost.
+
+On disk it is JSONL, one object per prompt::
+
+    {"id": "mmlu-17", "prompt": "...", "task": "mmlu/marketing", "gold": "B",
+     "results": {"qwen-0.5b": {"quality": 1, "prompt_tokens": 80, "completion_tokens": 3,
+                               "latency_s": 0.21, "cost_usd": "0.0000012", "answer": "B"},
+                 "qwen-1.5b": {"quality": 0}}}
+
+or CSV with columns ``id,prompt,task,<model>`` (quality) and optional ``<model>:prompt_tokens``,
+``<model>:completion_tokens``, ``<model>:latency_s``, ``<model>:cost_usd``.
+
+Quality is either binary (every value 0 or 1) or graded (any number, e.g. a 1-10 judge score); a file
+must not mix the two. Models are ordered from the cheapest to the most capable: the first is "weak",
+the last "strong" for two-model metrics.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from smallfirst.errors import DataError
+
+_METRIC_FIELDS = ("prompt_tokens", "completion_tokens", "latency_s", "cost_usd")
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    ids: tuple[str, ...]
+    prompts: tuple[str, ...]
+    tasks: tuple[str, ...]
+    models: tuple[str, ...]
+    #: shape (n_prompts, n_models)
+    quality: np.ndarray
+    graded: bool
+    golds: tuple[str | None, ...] | None = None
+    #: each optional array is shape (n_prompts, n_models), NaN where unknown
+    prompt_tokens: np.ndarray | None = None
+    completion_tokens: np.ndarray | None = None
+    latency_s: np.ndarray | None = None
+    cost_usd: np.ndarray | None = None
+    answers: tuple[tuple[str | None, ...], ...] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        n, m = len(self.prompts), len(self.models)
+        if n == 0:
+            raise DataError("the outcome data set is empty", hint="give it at least one prompt with results")
+        if m == 0:
+            raise DataError("the outcome data set names no models")
+        if len(set(self.models)) != m:
+            raise DataError(f"duplicate model names in outcomes: {list(self.models)}")
+        if self.quality.shape != (n, m):
+            raise DataError(f"quality has shape {self.quality.shape}, expected {(n, m)}")
+        if len(self.ids) != n or len(self.tasks) != n:
+            raise DataError("ids, prompts and tasks differ in length")
+        if np.isnan(self.quality).any():
+            rows = np.where(np.isnan(self.quality).any(axis=1))[0][:5]
+            raise DataError(f"missing quality for some models at prompts {[self.ids[i] for i in rows]}",
+                            hint="every prompt needs a quality for every model")
+        for name in _METRIC_FIELDS:
+            arr = getattr(self, name)
+            if arr is not None and arr.shape != (n, m):
+                raise DataError(f"{name} has shape {arr.shape}, expected {(n, m)}")
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def column(self, model: str) -> np.ndarray:
+        return self.quality[:, self.model_index(model)]
+
+    def model_index(self, model: str) -> int:
+        try:
+            return self.models.index(model)
+        except ValueError:
+            raise DataError(f"unknown model {model!r} in outcomes", hint=f"known: {', '.join(self.models)}") from None
+
+    def subset(self, rows: Sequence[int] | np.ndarray) -> Outcomes:
+        idx = np.asarray(rows, dtype=int)
+
+        def pick(arr: np.ndarray | None) -> np.ndarray | None:
+            return None if arr is None else arr[idx]
+
+        return Outcomes(
+            ids=tuple(self.ids[i] for i in idx), prompts=tuple(self.prompts[i] for i in idx),
+            tasks=tuple(self.tasks[i] for i in idx), models=self.models, quality=self.quality[idx],
+            graded=self.graded, golds=None if self.golds is None else tuple(self.golds[i] for i in idx),
+            prompt_tokens=pick(self.prompt_tokens), completion_tokens=pick(self.completion_tokens),
+            latency_s=pick(self.latency_s), cost_usd=pick(self.cost_usd),
+            answers=None if self.answers is None else tuple(self.answers[i] for i in idx),
+        )
+
+    def select_models(self, models: Sequence[str]) -> Outcomes:
+        cols = [self.model_index(m) for m in models]
+
+        def pick(arr: np.ndarray | None) -> np.ndarray | None:
+            return None if arr is None else arr[:, cols]
+
+        return Outcomes(
+            ids=self.ids, prompts=self.prompts, tasks=self.tasks, models=tuple(models),
+            quality=self.quality[:, cols], graded=self.graded, golds=self.golds,
+            prompt_tokens=pick(self.prompt_tokens), completion_tokens=pick(self.completion_tokens),
+            latency_s=pick(self.latency_s), cost_usd=pick(self.cost_usd),
+            answers=None if self.answers is None else tuple(tuple(r[c] for c in cols) for r in self.answers),
+        )
+
+
+def _check_score_kind(quality: np.ndarray, declared: bool | None, source: str) -> bool:
+    finite = quality[~np.isnan(quality)]
+    binary = bool(np.isin(finite, (0.0, 1.0)).all())
+    if declared is None:
+        return not binary
+    if not declared and not binary:
+        raise DataError(f"{source}: quality mixes binary and graded scores",
+                        hint="use 0/1 for every model, or graded scores for every model")
+    return declared
+
+
+def from_records(records: Sequence[dict], *, source: str = "outcomes", models: Sequence[str] | None = None) -> Outcomes:
+    """Build Outcomes from JSONL-shaped dicts; ``models`` fixes the order (cheapest first)."""
+    if not records:
+        raise DataError(f"{source} is empty", hint="give it at least one prompt with results")
+    seen: list[str] = []
+    for i, rec in enumerate(records):
+        for key in ("prompt", "results"):
+            if key not in rec:
+                raise DataError(f"{source}: record {i + 1} lacks the required field {key!r}",
+                                hint="each record needs 'prompt' and 'results' ({model: {quality: ...}})")
+        if not isinstance(rec["results"], dict) or not rec["results"]:
+            raise DataError(f"{source}: record {i + 1} has no results")
+        for m in rec["results"]:
+            if m not in seen:
+                seen.append(m)
+    order = list(models) if models is not None else seen
+    unknown = [m for m in seen if m not in order]
+    if unknown:
+        raise DataError(f"{source}: unknown models {unknown}", hint=f"expected only {order}")
+    n, m = len(records), len(order)
+    quality = np.full((n, m), np.nan)
+    extra = {f: np.full((n, m), np.nan) for f in _METRIC_FIELDS}
+    answers: list[tuple[str | None, ...]] = []
+    has_extra = dict.fromkeys(_METRIC_FIELDS, False)
+    kinds: set[str] = set()
+    for i, rec in enumerate(records):
+        row_answers: list[str | None] = [None] * m
+        for j, name in enumerate(order):
+            res = rec["results"].get(name)
+            if res is None:
+                raise DataError(f"{source}: record {i + 1} ({rec.get('id', i)}) has no result for {name!r}",
+                                hint="every prompt needs a quality for every model")
+            if not isinstance(res, dict):
+                res = {"quality": res}
+            q = res.get("quality")
+            if isinstance(q, bool):
+                kinds.add("binary")
+                q = float(q)
+            try:
+                quality[i, j] = float(q)
+            except (TypeError, ValueError):
+                raise DataError(f"{source}: record {i + 1}, model {name!r}: quality {q!r} is not a number") from None
+            for f in _METRIC_FIELDS:
+                if res.get(f) is not None:
+                    extra[f][i, j] = float(res[f])
+                    has_extra[f] = True
+            row_answers[j] = res.get("answer")
+        answers.append(tuple(row_answers))
+    graded = _check_score_kind(quality, False if kinds == {"binary"} else None, source)
+    golds = tuple(r.get("gold") for r in records)
+    return Outcomes(
+        ids=tuple(str(r.get("id", i)) for i, r in enumerate(records)),
+        prompts=tuple(str(r["prompt"]) for r in records),
+        tasks=tuple(str(r.get("task") or "") for r in records),
+        models=tuple(order), quality=quality, graded=graded,
+        golds=golds if any(g is not None for g in golds) else None,
+        answers=tuple(answers) if any(a is not None for row in answers for a in row) else None,
+        **{f: (extra[f] if has_extra[f] else None) for f in _METRIC_FIELDS},
+    )
+
+
+def to_records(outcomes: Outcomes) -> list[dict]:
+    out = []
+    for i in range(len(outcomes)):
+        results = {}
+        for j, name in enumerate(outcomes.models):
+            q = float(outcomes.quality[i, j])
+            res: dict = {"quality": int(q) if not outcomes.graded else q}
+            for f in _METRIC_FIELDS:
+                arr = getattr(outcomes, f)
+                if arr is not None and not np.isnan(arr[i, j]):
+                    v = float(arr[i, j])
+                    res[f] = int(v) if f.endswith("tokens") else v
+            if outcomes.answers is not None and outcomes.answers[i][j] is not None:
+                res["answer"] = outcomes.answers[i][j]
+            results[name] = res
+        rec = {"id": outcomes.ids[i], "prompt": outcomes.prompts[i], "task": outcomes.tasks[i], "results": results}
+        if outcomes.golds is not None and outcomes.golds[i] is not None:
+            rec["gold"] = outcomes.golds[i]
+        out.append(rec)
+    return out
+
+
+def load(path: str | Path, *, models: Sequence[str] | None = None) -> Outcomes:
+    """Load a JSONL or CSV outcome file."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"outcome file {p} does not exist")
+    if p.suffix == ".csv":
+        return _load_csv(p, models)
+    records = []
+    with p.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
+    return from_records(records, source=str(p), models=models)
+
+
+def _load_csv(p: Path, models: Sequence[str] | None) -> Outcomes:
+    with p.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        cols = reader.fieldnames or []
+        if "prompt" not in cols:
+            raise DataError(f"{p}: missing column 'prompt'", hint=f"columns found: {cols}")
+        model_cols = [c for c in cols if c not in ("id", "prompt", "task", "gold") and ":" not in c]
+        if not model_cols:
+            raise DataError(f"{p}: no model quality columns", hint="add one column per model holding its quality")
+        records = []
+        for row in reader:
+            results = {}
+            for mname in model_cols:
+                res: dict = {"quality": row[mname] if row[mname] != "" else None}
+                for f in _METRIC_FIELDS:
+                    v = row.get(f"{mname}:{f}")
+                    if v not in (None, ""):
+                        res[f] = v
+                results[mname] = res
+            records.append({"id": row.get("id"), "prompt": row["prompt"], "task": row.get("task"),
+                            "gold": row.get("gold") or None, "results": results})
+    for r in records:
+        if r["id"] is None:
+            del r["id"]
+    return from_records(records, source=str(p), models=models)
+
+
+def save(outcomes: Outcomes, path: str | Path) -> Path:
+    """Write JSONL atomically (temporary file, then rename)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_suffix(p.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for rec in to_records(outcomes):
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    tmp.replace(p)
+    return p
