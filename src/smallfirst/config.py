@@ -1,0 +1,188 @@
+"""Settings from one TOML file plus ``SMALLFIRST_*`` environment variables (pydantic-settings).
+
+The file is found at ``$SMALLFIRST_CONFIG``, else ``./smallfirst.toml``, else ``$SMALLFIRST_HOME/config.toml``
+(home defaults to ``~/.smallfirst``). Environment variables override the file, with ``__`` for nesting:
+``SMALLFIRST_HARDWARE__WATTS=45``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from smallfirst.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HardwareProfile(_Strict):
+    """What a local model's compute costs: amortised purchase plus energy, per second of wall time."""
+
+    name: str = "laptop"
+    price_usd: Decimal = Field(default=Decimal("1500"), ge=0)
+    amortisation_years: Decimal = Field(default=Decimal("3"), gt=0)
+    #: share of the hours in a year the machine does paid work; idle hours are paid for by the busy ones
+    utilisation: Decimal = Field(default=Decimal("0.25"), gt=0, le=1)
+    watts: Decimal = Field(default=Decimal("45"), ge=0)
+    electricity_usd_per_kwh: Decimal = Field(default=Decimal("0.20"), ge=0)
+    pue: Decimal = Field(default=Decimal("1.0"), ge=1)
+
+
+class ModelSpec(_Strict):
+    """One configured model tier. ``backend`` picks the registered factory that builds it."""
+
+    backend: str = "gguf"
+    #: gguf: a catalogue name or a path to a .gguf file
+    catalog: str | None = None
+    path: str | None = None
+    n_threads: int | None = Field(default=None, ge=1)
+    n_ctx: int = Field(default=4096, ge=128)
+    #: openai: any OpenAI-compatible endpoint
+    base_url: str | None = None
+    #: name of the environment variable holding the key; the key itself never enters the config
+    api_key_env: str | None = None
+    model: str | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    #: genai-prices model id used to price it; defaults to ``model``
+    price_model: str | None = None
+    price_provider: str | None = None
+    #: how the ledger prices it: "auto" (local models by hardware, endpoints by genai-prices),
+    #: "api", "hardware" (a self-hosted endpoint on your own machine) or "manual" (the two prices below)
+    pricing: Literal["auto", "api", "hardware", "manual"] = "auto"
+    input_usd_per_mtok: Decimal | None = Field(default=None, ge=0)
+    output_usd_per_mtok: Decimal | None = Field(default=None, ge=0)
+    #: ordered fallbacks tried when this model's endpoint fails
+    fallbacks: list[str] = Field(default_factory=list)
+    #: classifier tiers: path to a specialised artefact
+    artifact: str | None = None
+    #: backend-specific extras for registered third-party backends
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RoutingSettings(_Strict):
+    #: the policy behind model "auto": a saved policy file, or a built-in name ("rules", "cascade")
+    policy: str | None = None
+    small: str = "qwen2.5-coder-0.5b"
+    large: str = "qwen2.5-coder-1.5b"
+    #: rules router: task -> model, keywords -> model, length cut
+    rules: dict[str, Any] = Field(default_factory=dict)
+    cascade_threshold: float = -0.6
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    queue_size: int = Field(default=16, ge=1)
+    workers_per_model: int = Field(default=1, ge=1)
+    circuit_failures: int = Field(default=3, ge=1)
+    circuit_cooldown_s: float = Field(default=30.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMALLFIRST_", env_nested_delimiter="__", extra="forbid")
+
+    home: Path = Field(default_factory=lambda: Path(os.environ.get("SMALLFIRST_HOME", "~/.smallfirst")).expanduser())
+    database_url: str | None = None
+    #: the model ``ask`` uses without --model
+    default_model: str = "qwen2.5-coder-0.5b"
+    #: every request is also priced as if this model had served it
+    baseline_model: str = "gpt-4o"
+    baseline_provider: str | None = None
+    #: store prompt and response text in the request log (needed to specialise from the log)
+    log_content: bool = True
+    threads: int | None = None
+    hardware: HardwareProfile = Field(default_factory=HardwareProfile)
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    config_path: Path | None = None
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _expand(cls, v: Any) -> Any:
+        return Path(v).expanduser() if isinstance(v, str | Path) else v
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(os.environ.get("SMALLFIRST_CACHE", self.home / "models")).expanduser()
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'requests.db'}"
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file; the file arrives as init kwargs from load_settings.
+        return (env_settings, init_settings)
+
+
+def find_config_file(explicit: str | Path | None = None) -> Path | None:
+    for candidate in (explicit, os.environ.get("SMALLFIRST_CONFIG"), "smallfirst.toml"):
+        if candidate and Path(candidate).expanduser().exists():
+            return Path(candidate).expanduser()
+        if candidate and candidate is explicit:
+            raise ConfigError(f"config file {candidate} does not exist", hint="run `smallfirst init` to write one")
+    home = Path(os.environ.get("SMALLFIRST_HOME", "~/.smallfirst")).expanduser() / "config.toml"
+    return home if home.exists() else None
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read the config file (if any) and the environment, or raise ConfigError naming the bad key."""
+    file = find_config_file(path)
+    data: dict[str, Any] = {}
+    if file is not None:
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file} is not valid TOML: {exc}", hint="fix the line named, or rewrite it with "
+                              "`smallfirst init --force`") from None
+    data.update(overrides)
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, file), hint="see `smallfirst init` for a commented example") from None
+    settings.config_path = file
+    return settings
+
+
+def _explain(exc: ValidationError, file: Path | None) -> str:
+    where = str(file) if file else "the environment"
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{loc}'{_closest(err['loc'])}")
+        else:
+            parts.append(f"'{loc}': {err['msg']}")
+    return f"bad config in {where}: " + "; ".join(parts)
+
+
+def _closest(loc: tuple[Any, ...]) -> str:
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None) if field else None
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        elif model is Settings and part == "models":
+            model = ModelSpec
+        elif model is ModelSpec or isinstance(part, str) and model is not Settings:
+            continue
+    match = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return f" (did you mean '{match[0]}'?)" if match else f" (valid keys: {', '.join(model.model_fields)})"
+
+
+SourceKind = Literal["pypi", "hub"]

@@ -1,0 +1,255 @@
+"""Answer one request: route, complete, price, log. The CLI, the gateway and the demo all call this, so
+they can never drift apart. Every request leaves exactly one row in the request log, failures included."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from smallfirst.config import Settings, load_settings
+from smallfirst.costs.ledger import Ledger
+from smallfirst.costs.prices import Price
+from smallfirst.costs.records import Cost
+from smallfirst.errors import SmallfirstError, UpstreamError
+from smallfirst.models.base import Model
+from smallfirst.models.records import Chunk, Completion, Message
+from smallfirst.models.registry import ModelPool, resolve
+from smallfirst.redact import redact
+from smallfirst.routing.records import Decision
+from smallfirst.store.records import RequestRecord
+
+
+class RoutingPolicy(Protocol):
+    """Anything that picks a model for a prompt. A cascade additionally judges the small model's answer."""
+
+    name: str
+
+    def decide(self, prompt: str, task: str | None = None) -> Decision: ...
+
+
+class Escalating(Protocol):
+    name: str
+    small: str
+    large: str
+
+    def decide(self, prompt: str, task: str | None = None) -> Decision: ...
+
+    def accept(self, completion: Completion, prompt: str, task: str | None = None) -> tuple[bool, float, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    request_id: str
+    completion: Completion
+    decision: Decision
+    cost: Cost
+
+    @property
+    def model(self) -> str:
+        return self.completion.model
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    source: str = "cli"
+    key_id: str | None = None
+    task: str | None = None
+    tag: str | None = None
+
+
+def prompt_text(messages: Sequence[Message]) -> str:
+    """What routers read: the last user turn (earlier turns rarely change how hard the ask is)."""
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            return str(m.get("content") or "")
+    return str(messages[-1].get("content") or "") if messages else ""
+
+
+class Service:
+    def __init__(self, settings: Settings | None = None, *, engine: Any = None, pool: ModelPool | None = None,
+                 policies: dict[str, RoutingPolicy] | None = None, log: bool = True) -> None:
+        self.settings = settings or load_settings()
+        self.pool = pool or ModelPool(self.settings)
+        self.ledger = Ledger(self.settings)
+        self._engine = engine
+        self.log_enabled = log
+        self._policies: dict[str, RoutingPolicy] | None = policies
+        #: called after each logged request; the gateway hooks metrics and budgets here
+        self.observers: list[Callable[[RequestRecord], None]] = []
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            from smallfirst.store.db import get_engine
+
+            self._engine = get_engine(self.settings.db_url)
+        return self._engine
+
+    # -- routing ------------------------------------------------------------------------------------
+
+    @property
+    def policies(self) -> dict[str, RoutingPolicy]:
+        if self._policies is None:
+            from smallfirst.routing.defaults import default_policies
+
+            self._policies = default_policies(self.settings)
+        return self._policies
+
+    def decide(self, requested: str, messages: Sequence[Message], task: str | None = None) -> Decision:
+        policy = self.policies.get(requested)
+        if policy is None:
+            resolve(requested, self.settings)  # raises UnknownModelError naming the known ones
+            return Decision(model=requested, policy="direct", reason="model named in the request")
+        return policy.decide(prompt_text(messages), task)
+
+    # -- answering ----------------------------------------------------------------------------------
+
+    def answer(self, messages: Sequence[Message], model: str | None = None, *, ctx: RequestContext | None = None,
+               **params: Any) -> Answer:
+        ctx = ctx or RequestContext()
+        requested = model or self.settings.default_model
+        started = time.perf_counter()
+        decision: Decision | None = None
+        try:
+            decision = self.decide(requested, messages, ctx.task)
+            policy = self.policies.get(requested)
+            if policy is not None and hasattr(policy, "accept"):
+                answer = self._cascade(policy, decision, messages, ctx, params)  # type: ignore[arg-type]
+            else:
+                completion, decision = self._complete_with_fallbacks(decision, messages, params)
+                answer = self._priced(completion, decision)
+        except SmallfirstError as exc:
+            self._log_failure(requested, decision, ctx, exc, time.perf_counter() - started, messages)
+            raise
+        self._log_success(requested, answer, ctx, messages)
+        return answer
+
+    def stream(self, messages: Sequence[Message], model: str | None = None, *, ctx: RequestContext | None = None,
+               **params: Any) -> Iterator[Chunk | Answer]:
+        """Yields text chunks, then the final Answer. A cascade cannot stream its first attempt (it must judge
+        it before showing it), so it answers whole and yields the text as one chunk."""
+        ctx = ctx or RequestContext()
+        requested = model or self.settings.default_model
+        started = time.perf_counter()
+        decision: Decision | None = None
+        try:
+            decision = self.decide(requested, messages, ctx.task)
+            policy = self.policies.get(requested)
+            if policy is not None and hasattr(policy, "accept"):
+                answer = self._cascade(policy, decision, messages, ctx, params)  # type: ignore[arg-type]
+                yield Chunk(answer.completion.text)
+            else:
+                target = self.pool.get(decision.model)
+                final: Completion | None = None
+                for chunk in target.stream(messages, **params):
+                    if chunk.completion is not None:
+                        final = chunk.completion
+                    elif chunk.text:
+                        yield chunk
+                assert final is not None
+                answer = self._priced(final, decision)
+        except SmallfirstError as exc:
+            self._log_failure(requested, decision, ctx, exc, time.perf_counter() - started, messages)
+            raise
+        except GeneratorExit:
+            self._log_failure(requested, decision, ctx, UpstreamError("client disconnected"),
+                              time.perf_counter() - started, messages, status=499)
+            raise
+        self._log_success(requested, answer, ctx, messages)
+        yield answer
+
+    def _complete_with_fallbacks(self, decision: Decision, messages: Sequence[Message],
+                                 params: dict[str, Any]) -> tuple[Completion, Decision]:
+        chain = [decision.model, *resolve(decision.model, self.settings).fallbacks]
+        tried: list[str] = []
+        last: UpstreamError | None = None
+        for name in chain:
+            try:
+                completion = self.pool.get(name).complete(messages, **params)
+            except UpstreamError as exc:
+                if not exc.retryable:
+                    raise
+                tried.append(name)
+                last = exc
+                continue
+            if tried:
+                decision = Decision(model=name, policy=decision.policy, score=decision.score,
+                                    threshold=decision.threshold, attempted=(*decision.attempted, *tried),
+                                    reason=f"{decision.reason}; fell back from {', '.join(tried)} ({last})")
+            return completion, decision
+        assert last is not None
+        raise last
+
+    def _cascade(self, policy: Escalating, decision: Decision, messages: Sequence[Message], ctx: RequestContext,
+                 params: dict[str, Any]) -> Answer:
+        first, _ = self._complete_with_fallbacks(decision, messages, {**params, "logprobs": True})
+        ok, confidence, why = policy.accept(first, prompt_text(messages), ctx.task)
+        if ok:
+            accepted = Decision(model=first.model, policy=policy.name, score=confidence,
+                                threshold=decision.threshold, reason=why)
+            return self._priced(first, accepted)
+        escalated = Decision(model=policy.large, policy=policy.name, score=confidence, threshold=decision.threshold,
+                             attempted=(first.model,), reason=why)
+        second, escalated = self._complete_with_fallbacks(escalated, messages, params)
+        wasted = self.ledger.price_usage(first.model, resolve(first.model, self.settings), first.usage,
+                                         first.wall_seconds)
+        combined = Completion(model=second.model, text=second.text, finish_reason=second.finish_reason,
+                              usage=second.usage, wall_seconds=first.wall_seconds + second.wall_seconds,
+                              ttft_seconds=first.wall_seconds + second.ttft_seconds, logprobs=second.logprobs,
+                              kind=second.kind)
+        return self._priced(combined, escalated, extra=wasted)
+
+    def _priced(self, completion: Completion, decision: Decision, extra: Price | None = None) -> Answer:
+        spec = resolve(completion.model, self.settings)
+        cost = self.ledger.price(completion.model, spec, completion, extra=extra)
+        return Answer(request_id=str(uuid.uuid4()), completion=completion, decision=decision, cost=cost)
+
+    # -- logging ------------------------------------------------------------------------------------
+
+    def _log_success(self, requested: str, answer: Answer, ctx: RequestContext, messages: Sequence[Message]) -> None:
+        c, d = answer.completion, answer.decision
+        self._write(RequestRecord(
+            id=answer.request_id, created_at=datetime.now(UTC), source=ctx.source, key_id=ctx.key_id,
+            requested_model=requested, model=c.model, status="ok", http_status=200, policy=d.policy,
+            decision_reason=d.reason, score=d.score, threshold=d.threshold, attempted=d.attempted, task=ctx.task,
+            prompt_tokens=c.usage.prompt_tokens, completion_tokens=c.usage.completion_tokens,
+            latency_s=c.wall_seconds, ttft_s=c.ttft_seconds, cost_usd=answer.cost.amount,
+            baseline_usd=answer.cost.baseline, baseline_model=answer.cost.baseline_model,
+            price_source=answer.cost.source, tag=ctx.tag,
+            prompt=prompt_text(messages) if self.settings.log_content else None,
+            response=c.text if self.settings.log_content else None))
+
+    def _log_failure(self, requested: str, decision: Decision | None, ctx: RequestContext, exc: SmallfirstError,
+                     seconds: float, messages: Sequence[Message], status: int | None = None) -> None:
+        self._write(RequestRecord(
+            id=str(uuid.uuid4()), created_at=datetime.now(UTC), source=ctx.source, key_id=ctx.key_id,
+            requested_model=requested, model=decision.model if decision else "", status="error",
+            http_status=status or exc.status, policy=decision.policy if decision else None,
+            decision_reason=decision.reason if decision else None, score=decision.score if decision else None,
+            threshold=decision.threshold if decision else None, attempted=decision.attempted if decision else (),
+            task=ctx.task, latency_s=seconds, cost_usd=Decimal(0), baseline_usd=Decimal(0),
+            error=redact(str(exc)), tag=ctx.tag,
+            prompt=prompt_text(messages) if self.settings.log_content else None))
+
+    def log_record(self, record: RequestRecord) -> None:
+        """Write a row built elsewhere (e.g. the gateway's own 4xx refusals)."""
+        self._write(record)
+
+    def _write(self, record: RequestRecord) -> None:
+        if self.log_enabled:
+            from smallfirst.store.requests import insert
+
+            insert(self.engine, record)
+        for observer in self.observers:
+            observer(record)
+
+    def model(self, name: str) -> Model:
+        return self.pool.get(name)
+
+    def close(self) -> None:
+        self.pool.close()

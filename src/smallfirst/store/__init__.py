@@ -1,0 +1,1 @@
+"""The request log: engine, tables and Alembic migrations. SQLite (WAL) by default, Postgres by URL."""

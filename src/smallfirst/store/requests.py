@@ -1,0 +1,87 @@
+"""Write and read the request log."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import Engine, case, func, select, update
+from sqlalchemy.orm import Session
+
+from smallfirst.redact import redact
+from smallfirst.store.records import RequestRecord
+from smallfirst.store.tables import Request
+
+_FIELDS = [f.name for f in dataclasses.fields(RequestRecord)]
+
+
+def insert(engine: Engine, record: RequestRecord) -> None:
+    values = {name: getattr(record, name) for name in _FIELDS}
+    values["attempted"] = list(record.attempted)
+    values["error"] = redact(record.error)
+    with Session(engine) as session, session.begin():
+        session.add(Request(**values))
+
+
+def _to_record(row: Request) -> RequestRecord:
+    values = {name: getattr(row, name) for name in _FIELDS}
+    values["attempted"] = tuple(row.attempted or ())
+    if values["created_at"].tzinfo is None:  # SQLite drops the zone; everything is written in UTC
+        values["created_at"] = values["created_at"].replace(tzinfo=UTC)
+    return RequestRecord(**values)
+
+
+def list_requests(engine: Engine, *, since: datetime | None = None, until: datetime | None = None,
+                  tag: str | None = None, limit: int | None = None, newest_first: bool = False,
+                  source: str | None = None) -> list[RequestRecord]:
+    stmt = select(Request)
+    if since is not None:
+        stmt = stmt.where(Request.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(Request.created_at < until)
+    if tag is not None:
+        stmt = stmt.where(Request.tag == tag)
+    if source is not None:
+        stmt = stmt.where(Request.source == source)
+    stmt = stmt.order_by(Request.created_at.desc() if newest_first else Request.created_at.asc())
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    with Session(engine) as session:
+        return [_to_record(r) for r in session.scalars(stmt)]
+
+
+def set_quality(engine: Engine, request_id: str, quality: float) -> None:
+    with Session(engine) as session, session.begin():
+        session.execute(update(Request).where(Request.id == request_id).values(quality=quality))
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal
+    baseline_usd: Decimal
+
+    @property
+    def saving_usd(self) -> Decimal:
+        return self.baseline_usd - self.cost_usd
+
+
+def totals(engine: Engine, *, since: datetime | None = None, key_id: str | None = None,
+           tag: str | None = None) -> Totals:
+    stmt = select(func.count(), func.sum(case((Request.status != "ok", 1), else_=0)), func.sum(Request.prompt_tokens),
+                  func.sum(Request.completion_tokens), func.sum(Request.cost_usd), func.sum(Request.baseline_usd))
+    if since is not None:
+        stmt = stmt.where(Request.created_at >= since)
+    if key_id is not None:
+        stmt = stmt.where(Request.key_id == key_id)
+    if tag is not None:
+        stmt = stmt.where(Request.tag == tag)
+    with Session(engine) as session:
+        n, errors, pt, ct, cost, base = session.execute(stmt).one()
+    return Totals(int(n or 0), int(errors or 0), int(pt or 0), int(ct or 0),
+                  Decimal(cost or 0), Decimal(base or 0))

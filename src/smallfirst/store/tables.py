@@ -1,0 +1,49 @@
+"""Table definitions. Schema changes go through a new Alembic revision in ``migrations/versions``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from smallfirst.store.money import Money
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Request(Base):
+    __tablename__ = "requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    key_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    requested_model: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    http_status: Mapped[int] = mapped_column(Integer, default=200)
+    policy: Mapped[str | None] = mapped_column(String(200))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    attempted: Mapped[list[str]] = mapped_column(JSON, default=list)
+    task: Mapped[str | None] = mapped_column(String(100))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    latency_s: Mapped[float] = mapped_column(Float, default=0.0)
+    ttft_s: Mapped[float | None] = mapped_column(Float)
+    cost_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    baseline_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    baseline_model: Mapped[str | None] = mapped_column(String(200))
+    price_source: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    tag: Mapped[str | None] = mapped_column(String(100), index=True)
+    quality: Mapped[float | None] = mapped_column(Float)
+    prompt: Mapped[str | None] = mapped_column(Text)
+    response: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_requests_model_created", "model", "created_at"),)
