@@ -1,0 +1,217 @@
+"""The economic model a user configures in TOML: B and P per task type, model prices, hardware, fixed costs.
+
+Every section forbids unknown keys, and a typo is reported with the closest valid key, because a silently
+ignored ``vaule_good`` would change the verdict without a word.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from smallfirst.errors import ConfigError
+
+LEDGER_CURRENCY = "USD"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PriceSpec(_Strict):
+    """What the customer pays P: exactly one of per request, per 1,000 tokens, or a subscription."""
+
+    per_request: Decimal | None = None
+    per_1k_tokens: Decimal | None = None
+    subscription_per_user_month: Decimal | None = None
+    requests_per_user_month: int | None = Field(default=None, gt=0)
+    #: charge only for good answers (e.g. a price per resolved support ticket)
+    outcome_based: bool = False
+    currency: str = LEDGER_CURRENCY
+
+    @model_validator(mode="after")
+    def _one_basis(self) -> PriceSpec:
+        given = [
+            k
+            for k in ("per_request", "per_1k_tokens", "subscription_per_user_month")
+            if getattr(self, k) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of per_request, per_1k_tokens, subscription_per_user_month"
+                f" (got {given or 'none'})"
+            )
+        for k in given:
+            if getattr(self, k) < 0:
+                raise ValueError(f"price {k} = {getattr(self, k)} is below zero")
+        if self.subscription_per_user_month is not None and self.requests_per_user_month is None:
+            raise ValueError("a subscription needs requests_per_user_month (the usage volume per user)")
+        return self
+
+
+class TaskValue(_Strict):
+    """B for one task type: a value for a good answer and for a bad one, or a map from a graded score."""
+
+    value_good: Decimal | None = None
+    value_bad: Decimal = Decimal(0)
+    #: [[score, value], ...] interpolated linearly, for graded quality
+    score_map: list[tuple[float, Decimal]] | None = None
+    price: PriceSpec | None = None
+
+    @model_validator(mode="after")
+    def _has_value(self) -> TaskValue:
+        if self.value_good is None and not self.score_map:
+            raise ValueError("give value_good (and value_bad) or score_map")
+        if self.score_map:
+            xs = [x for x, _ in self.score_map]
+            if xs != sorted(xs) or len(set(xs)) != len(xs):
+                raise ValueError("score_map scores must be strictly increasing")
+        return self
+
+
+class ModelPrice(_Strict):
+    """How one model's variable cost is priced when the workload does not carry measured costs."""
+
+    input_per_mtok: Decimal | None = Field(default=None, ge=0)
+    output_per_mtok: Decimal | None = Field(default=None, ge=0)
+    #: ``provider:model`` looked up in genai-prices
+    genai_prices: str | None = None
+    #: priced by [hardware] over measured latency
+    local: bool = False
+    source: str | None = None
+    currency: str = LEDGER_CURRENCY
+
+
+class Hardware(_Strict):
+    name: str = "local"
+    purchase: Decimal = Field(default=Decimal(0), ge=0)
+    lifetime_months: int = Field(default=36, gt=0)
+    #: share of wall-clock time the machine serves requests; amortisation is spread over that time only
+    utilisation: float = Field(default=0.5, gt=0, le=1)
+    watts: float = Field(default=0, ge=0)
+    energy_per_kwh: Decimal = Field(default=Decimal(0), ge=0)
+    pue: float = Field(default=1.0, ge=1.0)
+
+
+class FixedCosts(_Strict):
+    development: Decimal = Field(default=Decimal(0), ge=0)
+    fine_tuning: Decimal = Field(default=Decimal(0), ge=0)
+    hardware: Decimal = Field(default=Decimal(0), ge=0)
+    platform_per_month: Decimal = Field(default=Decimal(0), ge=0)
+    #: one-off costs are spread over this many months
+    months: int = Field(default=24, gt=0)
+
+    def per_month(self) -> Decimal:
+        return self.platform_per_month + (self.development + self.fine_tuning + self.hardware) / self.months
+
+
+class Overhead(_Strict):
+    """Routing overhead per request of a hybrid scenario (featurising and scoring the prompt)."""
+
+    per_request: Decimal = Field(default=Decimal(0), ge=0)
+
+
+class EconConfig(_Strict):
+    currency: str = LEDGER_CURRENCY
+    #: monthly request volume used for monthly profit; break-even is reported regardless
+    volume_per_month: int = Field(default=100_000, gt=0)
+    price: PriceSpec | None = None
+    tasks: dict[str, TaskValue]
+    models: dict[str, ModelPrice] = Field(default_factory=dict)
+    hardware: Hardware = Hardware()
+    #: fixed costs every scenario carries
+    fixed: FixedCosts = FixedCosts()
+    #: extra fixed costs of any scenario that uses a small (non-baseline) model
+    fixed_small: FixedCosts = FixedCosts()
+    overhead: Overhead = Overhead()
+    #: supplier's willingness to sell as a share of C (e.g. an API provider's own cost); optional
+    wts_share: float | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _currencies(self) -> EconConfig:
+        found = {("currency", self.currency)}
+        if self.price:
+            found.add(("price.currency", self.price.currency))
+        for name, t in self.tasks.items():
+            if t.price:
+                found.add((f"tasks.{name}.price.currency", t.price.currency))
+        for name, m in self.models.items():
+            found.add((f"models.{name}.currency", m.currency))
+        odd = sorted(k for k, c in found if c.upper() != LEDGER_CURRENCY)
+        if odd:
+            raise ValueError(
+                f"currency mismatch: {', '.join(odd)} differ from the ledger's {LEDGER_CURRENCY}"
+            )
+        return self
+
+    def price_for(self, task_key: str) -> PriceSpec:
+        spec = self.tasks[task_key].price or self.price
+        if spec is None:
+            raise ConfigError(
+                f"no price P for task type {task_key!r}",
+                hint=f"add [price] or [tasks.{task_key}.price] to the economics config",
+            )
+        return spec
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Valid keys at the location of an unknown key, walking the pydantic models down the path."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or current is None:
+            continue
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            if info is None:
+                return []
+            current = info.annotation
+        else:  # a dict[str, Model] value: the key is a user's name
+            pass
+        current = _unwrap(current)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _unwrap(tp: Any) -> Any:
+    args = getattr(tp, "__args__", None)
+    if not args:
+        return tp
+    for a in reversed(args):  # dict[str, X] -> X; X | None -> X
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+    return tp
+
+
+def parse_config(data: dict[str, Any], *, source: str = "economics config") -> EconConfig:
+    try:
+        return EconConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _as_config_error(exc, source) from None
+
+
+def _as_config_error(exc: ValidationError, source: str) -> ConfigError:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        valid = _fields_at(EconConfig, loc)
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}?" if close else f"valid keys here: {', '.join(valid)}"
+        return ConfigError(f"{source}: unknown key {where!r}", hint=hint, param=where)
+    msg = err["msg"].removeprefix("Value error, ")
+    return ConfigError(f"{source}: {where}: {msg}", param=where)
+
+
+def load_config(path: str | Path) -> EconConfig:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"economics config {p} does not exist", hint="start from examples/economics.toml")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    return parse_config(data, source=str(p))

@@ -1,0 +1,91 @@
+"""The plain-language verdict: does small-model-first pay on this workload, and who gets the value?"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from smallfirst.economics.analysis import ScenarioResult
+from smallfirst.economics.workload import ORACLE, EconomicsReport
+
+
+def usd(x: Decimal | float | None, places: int = 2) -> str:
+    if x is None:
+        return "n/a"
+    v = float(x)
+    if v != 0 and abs(v) < 10**-places:
+        return f"${v:,.6f}".replace("$-", "-$")
+    return f"${v:,.{places}f}".replace("$-", "-$")
+
+
+def volume(q: Decimal | None) -> str:
+    return "never (price at or below variable cost)" if q is None else f"{float(q):,.0f} requests/month"
+
+
+def _is(r: ScenarioResult, name: str) -> bool:
+    return r.name.lower().replace("_", "-") == name
+
+
+def pick(
+    results: Sequence[ScenarioResult],
+) -> tuple[ScenarioResult, ScenarioResult | None, ScenarioResult | None]:
+    """(LLM-only, SLM-only, best hybrid by value created), found by name, else by share kept small."""
+    llm = next((r for r in results if _is(r, "llm-only")), None) or min(results, key=lambda r: r.rho.f)
+    slm = next((r for r in results if _is(r, "slm-only")), None)
+    others = [r for r in results if r is not llm and r is not slm and r.name != ORACLE]
+    hybrid = max(others, key=lambda r: r.stick.value_created) if others else slm
+    return llm, slm, hybrid
+
+
+def verdict(report: EconomicsReport) -> list[str]:
+    llm, slm, hybrid = pick(report.results)
+    out: list[str] = []
+    if hybrid is None:
+        hybrid = llm
+    s = hybrid.stick
+    created = s.per_1k(s.value_created)
+    base_created = llm.stick.per_1k(llm.stick.value_created)
+    out.append(
+        f"{hybrid.name} creates {usd(created)} of value per 1,000 requests (LLM-only: {usd(base_created)}), "
+        f"at rho = {float(hybrid.rho.rho):.3f} of LLM-only's cost."
+    )
+    share = s.capture_share
+    share_txt = f"{float(share) * 100:.0f}%" if share is not None else "none"
+    out.append(
+        f"At a price of {usd(hybrid.unit_price, 4)} per request you capture {share_txt} of it "
+        f"(value captured {usd(s.per_1k(s.value_captured))} per 1,000; customers keep "
+        f"{usd(s.per_1k(s.customer_surplus))})."
+    )
+    out.append(
+        f"Break-even at {volume(hybrid.break_even)} with fixed costs of {usd(hybrid.fixed_per_month)} "
+        "a month."
+    )
+    if hybrid.fixed_small_per_month > 0:
+        out.append(
+            f"Owning the small-model stack pays against LLM-only from "
+            f"{volume(hybrid.break_even_local_vs_api)}."
+        )
+    if slm is not None and slm.stick.quality is not None and llm.stick.quality is not None:
+        gap = (llm.stick.quality - slm.stick.quality) * 100
+        out.append(
+            f"SLM-only loses {gap:.1f} points of quality ({slm.stick.quality * 100:.1f}% against "
+            f"{llm.stick.quality * 100:.1f}%)"
+            + (
+                f"; {hybrid.name} loses {(llm.stick.quality - (s.quality or 0)) * 100:.1f}."
+                if hybrid is not slm and s.quality is not None
+                else "."
+            )
+        )
+    bp = hybrid.best_price
+    out.append(
+        f"The profit-maximising price for {hybrid.name} is {usd(bp.price, 4)} per request "
+        f"({float(bp.buyers):,.0f} requests/month buy at it; profit {usd(bp.profit)} a month)."
+    )
+    vol = f"{hybrid.volume_per_month:,}"
+    gain = hybrid.monthly_profit - llm.monthly_profit
+    word = "profitable" if hybrid.monthly_profit > 0 and gain > 0 else "not profitable"
+    out.append(
+        f"Verdict: at {vol} requests a month small-model-first is {word} here: {hybrid.name} earns "
+        f"{usd(hybrid.monthly_profit)} a month against {usd(llm.monthly_profit)} for LLM-only."
+    )
+    return out
