@@ -20,8 +20,8 @@ def _plt():  # noqa: ANN202
     return plt
 
 
-def _save(fig, path: Path) -> Path:  # noqa: ANN001
-    fig.tight_layout()
+def _save(fig, path: Path, bottom: float = 0.0) -> Path:  # noqa: ANN001
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.savefig(path, dpi=110)
     _plt().close(fig)
     return path
@@ -51,9 +51,10 @@ def value_sticks(results: Sequence[ScenarioResult], path: Path) -> Path:
         ax.set_xticks([])
         ax.set_title(f"{r.name}\ncreated ${float(s.per_1k(s.value_created)):,.2f}", fontsize=9)
     axes[0][0].set_ylabel("USD per 1,000 requests")
-    axes[0][0].legend(fontsize=7, loc="upper left")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3)
     fig.suptitle("Value stick per scenario (value created = B - C)", fontsize=10)
-    return _save(fig, path)
+    return _save(fig, path, bottom=0.08)
 
 
 def profit_vs_threshold(curve: ThresholdCurve, path: Path) -> Path:
@@ -64,14 +65,11 @@ def profit_vs_threshold(curve: ThresholdCurve, path: Path) -> Path:
     ax.plot(x, curve.profit, label="value captured (P - C)", color=_CAPTURED)
     b = curve.best
     ax.scatter([x[b]], [curve.value_created[b]], color="black", zorder=3)
-    ax.annotate(
-        f"optimum: {x[b]:.0f}% to the large model\n${curve.value_created[b]:,.2f} per 1k",
-        (x[b], curve.value_created[b]),
-        textcoords="offset points",
-        xytext=(8, -28),
-        fontsize=8,
-    )
-    ax.set_xlabel("share of requests sent to the large model (%), as the routing threshold falls")
+    right = x[b] > 50
+    ax.annotate(f"optimum: {x[b]:.0f}% to the large model\n${curve.value_created[b]:,.2f} per 1k",
+                (x[b], curve.value_created[b]), textcoords="offset points", xytext=(-8 if right else 8, -30),
+                ha="right" if right else "left", fontsize=8)
+    ax.set_xlabel("requests sent to the large model (%): the routing threshold falls to the right")
     ax.set_ylabel("USD per 1,000 requests")
     ax.set_title("Profit against routing threshold", fontsize=10)
     ax.legend(fontsize=8)

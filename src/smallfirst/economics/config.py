@@ -162,18 +162,21 @@ class EconConfig(_Strict):
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """Valid keys at the location of an unknown key, walking the pydantic models down the path."""
     current: Any = model
+    user_key = False  # the next part is a name the user chose, e.g. the task type in tasks.<name>
     for part in loc[:-1]:
-        if isinstance(part, int) or current is None:
+        if user_key or isinstance(part, int):
+            user_key = False
             continue
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            info = current.model_fields.get(str(part))
-            if info is None:
-                return []
-            current = info.annotation
-        else:  # a dict[str, Model] value: the key is a user's name
-            pass
-        current = _unwrap(current)
-    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+        info = current.model_fields.get(str(part)) if _is_model(current) else None
+        if info is None:
+            return []
+        user_key = getattr(info.annotation, "__origin__", None) is dict
+        current = _unwrap(info.annotation)
+    return list(current.model_fields) if _is_model(current) else []
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
 def _unwrap(tp: Any) -> Any:
