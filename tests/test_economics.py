@@ -382,3 +382,30 @@ def test_outcomes_jsonl_roundtrip_keeps_costs(tmp_path):
     rep = from_outcomes(o, parse_config({**BASE, "models": {}}))
     assert rep.results[0].stick.cost == D("0.03") and rep.prices["s"].startswith("measured")
     assert json.loads(json.dumps(rep.prices))
+
+
+def test_cli_reads_the_request_log(tmp_path):
+    pytest.importorskip("smallfirst.store.requests")
+    import typer
+    from typer.testing import CliRunner
+
+    from smallfirst.cli.economics_cmd import register
+    from smallfirst.store.db import get_engine
+    from smallfirst.store.requests import insert
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    engine = get_engine(url)
+    recs = [record(1, "llm-only", "l", "0.001", 1.0), record(2, "slm-only", "s", "0.0001", 0.0)]
+    for r in recs:
+        insert(engine, r)
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)
+    conf = tmp_path / "econ.toml"
+    conf.write_text("[price]\nper_request = 0.01\n[tasks.qa]\nvalue_good = 0.05\n")
+    args = ["economics", "--from-log", "--db-url", url, "--config", str(conf), "--out", str(tmp_path / "r")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "slm-only" in (tmp_path / "r" / "report.md").read_text()
+    empty = CliRunner().invoke(app, [*args, "--since", "2030-01-01"])
+    assert isinstance(empty.exception, DataError) and "no requests" in str(empty.exception)

@@ -66,9 +66,14 @@ def profit_vs_threshold(curve: ThresholdCurve, path: Path) -> Path:
     b = curve.best
     ax.scatter([x[b]], [curve.value_created[b]], color="black", zorder=3)
     right = x[b] > 50
-    ax.annotate(f"optimum: {x[b]:.0f}% to the large model\n${curve.value_created[b]:,.2f} per 1k",
-                (x[b], curve.value_created[b]), textcoords="offset points", xytext=(-8 if right else 8, -30),
-                ha="right" if right else "left", fontsize=8)
+    ax.annotate(
+        f"optimum: {x[b]:.0f}% to the large model\n${curve.value_created[b]:,.2f} per 1k",
+        (x[b], curve.value_created[b]),
+        textcoords="offset points",
+        xytext=(-8 if right else 8, -30),
+        ha="right" if right else "left",
+        fontsize=8,
+    )
     ax.set_xlabel("requests sent to the large model (%): the routing threshold falls to the right")
     ax.set_ylabel("USD per 1,000 requests")
     ax.set_title("Profit against routing threshold", fontsize=10)

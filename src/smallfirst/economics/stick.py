@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from smallfirst.economics.value import THOUSAND, ZERO
@@ -146,17 +146,21 @@ def by_period(rows: Sequence[RequestValue], period: str = "month") -> dict[str, 
     return group(rows, lambda r: r.created_at.strftime(fmt))  # type: ignore[union-attr]
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    """The log stores UTC; a moment given without a zone is read as UTC too."""
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def within(row: RequestValue, since: datetime | None, until: datetime | None) -> bool:
+    lo, hi, at = _utc(since), _utc(until), _utc(row.created_at)
+    return at is not None and (lo is None or at >= lo) and (hi is None or at < hi)
+
+
 def in_period(
     rows: Sequence[RequestValue], since: datetime | None, until: datetime | None
 ) -> list[RequestValue]:
     """Rows with since <= created_at < until; an empty period is an error, not a zero."""
-    kept = [
-        r
-        for r in rows
-        if r.created_at is not None
-        and (since is None or r.created_at >= since)
-        and (until is None or r.created_at < until)
-    ]
+    kept = [r for r in rows if within(r, since, until)]
     if not kept:
         raise DataError(
             f"the period {since or '...'} to {until or '...'} has no requests",

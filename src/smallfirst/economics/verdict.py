@@ -81,11 +81,25 @@ def verdict(report: EconomicsReport) -> list[str]:
         f"The profit-maximising price for {hybrid.name} is {usd(bp.price, 4)} per request "
         f"({float(bp.buyers):,.0f} requests/month buy at it; profit {usd(bp.profit)} a month)."
     )
-    vol = f"{hybrid.volume_per_month:,}"
-    gain = hybrid.monthly_profit - llm.monthly_profit
-    word = "profitable" if hybrid.monthly_profit > 0 and gain > 0 else "not profitable"
-    out.append(
-        f"Verdict: at {vol} requests a month small-model-first is {word} here: {hybrid.name} earns "
-        f"{usd(hybrid.monthly_profit)} a month against {usd(llm.monthly_profit)} for LLM-only."
-    )
+    out.append(_bottom_line(report.results, llm))
     return out
+
+
+def _bottom_line(results: Sequence[ScenarioResult], llm: ScenarioResult) -> str:
+    """Which scenario earns most a month, at the configured price and at each scenario's best price."""
+    real = [r for r in results if r.name != ORACLE]
+    top = max(real, key=lambda r: r.monthly_profit)
+    top_best = max(real, key=lambda r: r.best_price.profit)
+    small_first = top is not llm and top.monthly_profit > 0
+    word = "pays" if small_first else "does not pay"
+    line = (
+        f"Verdict: at {top.volume_per_month:,} requests a month small-model-first {word} here: "
+        f"{top.name} earns the most at the configured price, {usd(top.monthly_profit)} a month "
+        f"(LLM-only: {usd(llm.monthly_profit)})"
+    )
+    if top_best is not top:
+        line += (
+            f"; priced at what its customers will pay, {top_best.name} earns most, "
+            f"{usd(top_best.best_price.profit)} a month at {usd(top_best.best_price.price, 4)}"
+        )
+    return line + "."

@@ -17,7 +17,7 @@ from smallfirst.economics.log import rows_by_scenario
 from smallfirst.economics.policy import ThresholdCurve, profit_optimal_choice, profit_utility, threshold_curve
 from smallfirst.economics.quality_prior import predicted_quality
 from smallfirst.economics.scenarios import Scenario, price_outcomes, scenario_rows, standard_scenarios
-from smallfirst.economics.stick import ValueStick, by_period, in_period
+from smallfirst.economics.stick import ValueStick, by_period, in_period, within
 from smallfirst.evaluate.outcomes import Outcomes
 from smallfirst.store.records import RequestRecord
 
@@ -42,7 +42,9 @@ class EconomicsReport:
         return next((r for r in self.results if r.name == name), None)
 
 
-def _hardware(config: EconConfig) -> str:
+def _hardware(config: EconConfig, local_used: bool = True) -> str:
+    if not local_used:
+        return f"none: no local model in this workload (built on {platform.machine()} {platform.system()})"
     hw = config.hardware
     return (
         f"{hw.name}: purchase ${hw.purchase} over {hw.lifetime_months} months at {hw.utilisation:.0%} "
@@ -102,7 +104,9 @@ def from_outcomes(
         results=results,
         baseline=outcomes.models[priced.baseline],
         prices=price_sources(outcomes, config),
-        hardware=_hardware(config),
+        hardware=_hardware(
+            config, any(config.models.get(m) and config.models[m].local for m in outcomes.models)
+        ),
         notes=extra_notes,
         curve=curve,
         config=config,
@@ -125,11 +129,7 @@ def from_log(
         grouped = {
             k: in_period(v, since, until)
             for k, v in grouped.items()
-            if any(
-                (since is None or r.created_at >= since) and (until is None or r.created_at < until)
-                for r in v
-                if r.created_at
-            )
+            if any(within(r, since, until) for r in v)
         }
         if not grouped:
             in_period([], since, until)  # raises the empty-period error
