@@ -115,7 +115,9 @@ class Settings(BaseSettings):
 
     @property
     def cache_dir(self) -> Path:
-        return Path(os.environ.get("SMALLFIRST_CACHE", self.home / "models")).expanduser()
+        # Models are shared by every home on the machine: they are large and verified by sha256.
+        xdg = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser()
+        return Path(os.environ.get("SMALLFIRST_CACHE", xdg / "smallfirst" / "models")).expanduser()
 
     @property
     def db_url(self) -> str:

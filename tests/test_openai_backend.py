@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import pytest
+
+from smallfirst.config import ModelSpec
+from smallfirst.errors import ConfigError, UpstreamError
+from smallfirst.models.openai_http import OpenAIModel, build
+from tests.conftest import TEST_MODEL, free_port, start_llama_server
+from tests.faulty_upstream import serve_faulty
+
+ASK = [{"role": "user", "content": "Say hello."}]
+
+
+def spec(base_url: str, **kw) -> ModelSpec:
+    return ModelSpec(backend="openai", base_url=base_url, model=TEST_MODEL, timeout_s=kw.pop("timeout_s", 30),
+                     max_retries=kw.pop("max_retries", 0), pricing="manual", input_usd_per_mtok=1,
+                     output_usd_per_mtok=2, **kw)
+
+
+def test_complete_against_a_real_loopback_server(llama_server: str) -> None:
+    model = OpenAIModel("smol-http", spec(llama_server))
+    c = model.complete(ASK, max_tokens=8)
+    assert c.text.strip()
+    assert c.kind == "api"
+    assert c.usage.prompt_tokens > 0 and 0 < c.usage.completion_tokens <= 8
+    assert c.wall_seconds > 0
+
+
+def test_stream_against_a_real_loopback_server(llama_server: str) -> None:
+    model = OpenAIModel("smol-http", spec(llama_server))
+    chunks = list(model.stream(ASK, max_tokens=8))
+    final = chunks[-1].completion
+    assert final is not None
+    assert "".join(c.text for c in chunks[:-1]) == final.text
+    assert final.text.strip() and final.usage.completion_tokens > 0
+    assert 0 < final.ttft_seconds <= final.wall_seconds
+
+
+def test_unreachable_endpoint_says_so() -> None:
+    model = OpenAIModel("nowhere", spec(f"http://127.0.0.1:{free_port()}/v1", timeout_s=2))
+    with pytest.raises(UpstreamError, match="cannot reach nowhere"):
+        model.complete(ASK, max_tokens=4)
+
+
+def test_missing_base_url_is_a_config_error() -> None:
+    from smallfirst.config import load_settings
+
+    with pytest.raises(ConfigError, match="base_url"):
+        build("x", ModelSpec(backend="openai"), load_settings())
+
+
+def test_unset_key_variable_is_named(monkeypatch: pytest.MonkeyPatch, llama_server: str) -> None:
+    monkeypatch.delenv("SF_TEST_KEY", raising=False)
+    model = OpenAIModel("keyed", spec(llama_server, api_key_env="SF_TEST_KEY"))
+    with pytest.raises(ConfigError, match=r"\$SF_TEST_KEY"):
+        model.complete(ASK, max_tokens=4)
+
+
+@pytest.mark.parametrize("status", [429, 500])
+def test_error_statuses_are_reported_with_a_way_out(llama_server: str, status: int) -> None:
+    with serve_faulty(llama_server, free_port()) as (url, faults):
+        faults.mode, faults.status = "status", status
+        model = OpenAIModel("flaky", spec(url, max_retries=1))
+        with pytest.raises(UpstreamError) as err:
+            model.complete(ASK, max_tokens=4)
+        assert err.value.upstream_status == status and err.value.retryable
+        assert f"HTTP {status}" in str(err.value)
+        assert faults.hits == 2, "one retry was configured"
+
+
+def test_timeout_is_reported(llama_server: str) -> None:
+    with serve_faulty(llama_server, free_port()) as (url, faults):
+        faults.mode, faults.hang_s = "hang", 5
+        model = OpenAIModel("slow", spec(url, timeout_s=0.5))
+        with pytest.raises(UpstreamError, match="timed out"):
+            model.complete(ASK, max_tokens=4)
+
+
+def test_rejected_api_key_never_appears_in_the_error(monkeypatch: pytest.MonkeyPatch, smollm2_path) -> None:
+    secret = "sk-test-very-secret-value-123456"
+    proc, url = start_llama_server(smollm2_path, api_key="the-right-key")
+    try:
+        monkeypatch.setenv("SF_TEST_KEY", secret)
+        model = OpenAIModel("guarded", spec(url, api_key_env="SF_TEST_KEY"))
+        with pytest.raises(UpstreamError) as err:
+            model.complete(ASK, max_tokens=4)
+        assert err.value.upstream_status == 401
+        assert "$SF_TEST_KEY" in str(err.value)
+        assert secret not in str(err.value) and secret not in repr(err.value.__dict__)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
