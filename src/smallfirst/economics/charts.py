@@ -86,11 +86,20 @@ def cost_quality(results: Sequence[ScenarioResult], curve: ThresholdCurve | None
     fig, ax = plt.subplots(figsize=(6.4, 4))
     if curve is not None:
         ax.plot(curve.cost, curve.quality * 100, color="#bbbbbb", label="router threshold sweep")
-    for r in results:
+    top = max(float(r.stick.per_1k(r.stick.cost)) for r in results) or 1.0
+    for k, r in enumerate(results):
         q = (r.stick.quality or 0) * 100
         c = float(r.stick.per_1k(r.stick.cost))
         ax.scatter([c], [q], zorder=3)
-        ax.annotate(r.name, (c, q), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        right = c > 0.7 * top  # labels of the costliest points go left so they stay inside the axes
+        ax.annotate(
+            r.name,
+            (c, q),
+            textcoords="offset points",
+            xytext=(-6 if right else 6, (8, -14, 20, 8)[k % 4]),
+            ha="right" if right else "left",
+            fontsize=8,
+        )
     ax.set_xlabel("cost per 1,000 requests (USD)")
     ax.set_ylabel("quality (% good answers)")
     ax.set_title("Cost-quality frontier of the scenarios", fontsize=10)
@@ -115,6 +124,7 @@ def break_even(results: Sequence[ScenarioResult], path: Path) -> Path:
             ax.scatter([float(r.break_even)], [0], s=18, zorder=3)
     ax.axhline(0, color="black", lw=0.6)
     ax.axvline(results[0].volume_per_month, color="#999999", ls=":", lw=1, label="configured volume")
+    ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:,.0f}")
     ax.set_xlabel("requests per month")
     ax.set_ylabel("profit per month (USD)")
     ax.set_title("Break-even: profit against volume", fontsize=10)
