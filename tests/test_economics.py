@@ -352,6 +352,23 @@ def test_cli_writes_the_report_from_outcomes(tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "rep" / "report.html").exists()
+    (tmp_path / "d.csv").write_text("id,model\na,s\nb,l\n")
+    res2 = CliRunner().invoke(
+        app,
+        [
+            "economics",
+            "--outcomes",
+            str(data),
+            "--config",
+            str(tmp_path / "econ.toml"),
+            "--out",
+            str(tmp_path / "rep2"),
+            "--hybrid",
+            f"mine={tmp_path / 'd.csv'}",
+        ],
+    )
+    assert res2.exit_code == 0, res2.output
+    assert "| mine | 2 | 100.0 |" in (tmp_path / "rep2" / "report.md").read_text()
     assert "Verdict:" in res.output and "report:" in res.output
     bad = CliRunner().invoke(app, ["economics", "--config", str(tmp_path / "econ.toml")])
     assert isinstance(bad.exception, ConfigError)
@@ -409,3 +426,18 @@ def test_cli_reads_the_request_log(tmp_path):
     assert "slm-only" in (tmp_path / "r" / "report.md").read_text()
     empty = CliRunner().invoke(app, [*args, "--since", "2030-01-01"])
     assert isinstance(empty.exception, DataError) and "no requests" in str(empty.exception)
+
+
+def test_routellm_gsm8k_report_names_its_prices_and_tokenizer():
+    pytest.importorskip("bpe_openai")
+    from smallfirst.economics.routellm import load_workload
+    from tests.conftest import DATA
+
+    if not (DATA / "routellm" / "gsm8k_responses.csv").exists():
+        pytest.skip("RouteLLM data not present")
+    workload, notes = load_workload(["routellm-gsm8k"], DATA)
+    assert workload.completion_tokens is not None and workload.completion_tokens.mean() > 50
+    rep = from_outcomes(workload, load_config(EXAMPLES / "economics-routellm.toml"), notes=notes)
+    assert rep.prices["gpt-4-1106-preview"].startswith("genai-prices")
+    assert any("cl100k_base" in n for n in rep.notes)
+    assert rep.result("LLM-only").rho.rho == 1 and rep.result("SLM-only").rho.rho < D("0.1")

@@ -40,6 +40,9 @@ def economics(
     period: str = typer.Option("month", help="--from-log: group by day, week or month."),
     db_url: str = typer.Option(None, help="--from-log: database URL (default: the configured log)."),
     title: str = typer.Option(None, help="Report title."),
+    hybrid: list[str] = typer.Option(
+        None, "--hybrid", help="--outcomes: a router's decisions as NAME=FILE (CSV id,model). Repeatable."
+    ),
 ) -> None:
     """Is small-model-first profitable here? Value created, captured and left to customers, per scenario."""
     from smallfirst.economics.config import load_config
@@ -64,8 +67,15 @@ def economics(
         from smallfirst.economics.workload import from_outcomes
 
         workload, notes = load_workload(outcomes, data_dir)
+        from smallfirst.economics.decisions import load_decisions, parse_hybrid
+
+        hybrids = {name: load_decisions(path, workload) for name, path in map(parse_hybrid, hybrid or [])}
         report = from_outcomes(
-            workload, econ, title=title or f"smallfirst economics: {' + '.join(outcomes)}", notes=notes
+            workload,
+            econ,
+            title=title or f"smallfirst economics: {' + '.join(outcomes)}",
+            hybrids=hybrids,
+            notes=notes,
         )
     files = write(report, out)
     _print(report, verdict(report), files.html)
