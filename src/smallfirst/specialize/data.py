@@ -1,0 +1,126 @@
+"""Labelled training data: read from CSV, TSV or JSONL, checked, and hashed so an artefact names its data."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from smallfirst.errors import DataError
+
+#: a class needs this many examples: some go to training, some to the calibration split
+MIN_PER_CLASS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledData:
+    texts: tuple[str, ...]
+    labels: tuple[str, ...]
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.labels)))
+
+    @property
+    def sha256(self) -> str:
+        """Order-sensitive digest of (text, label) pairs: the identity of a training set."""
+        h = hashlib.sha256()
+        for text, label in zip(self.texts, self.labels, strict=True):
+            h.update(text.encode("utf-8") + b"\x1f" + label.encode("utf-8") + b"\x1e")
+        return h.hexdigest()
+
+    def subset(self, idx: Sequence[int]) -> LabelledData:
+        return LabelledData(
+            tuple(self.texts[i] for i in idx), tuple(self.labels[i] for i in idx), self.source
+        )
+
+
+def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        rows: list[dict[str, str]] = []
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError as exc:
+                    raise DataError(
+                        f"{path}:{n} is not valid JSON ({exc})", hint="one JSON object per line"
+                    ) from None
+                if not isinstance(obj, dict):
+                    raise DataError(f"{path}:{n} is not a JSON object", hint="one JSON object per line")
+                rows.append({k: "" if v is None else str(v) for k, v in obj.items()})
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        return columns, rows
+    delimiter = "\t" if suffix in (".tsv", ".tab") else ","
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh, delimiter=delimiter)
+        rows = [{k: v or "" for k, v in r.items() if k is not None} for r in reader]
+        return list(reader.fieldnames or []), rows
+
+
+def load_labelled(
+    path: str | Path,
+    *,
+    text_col: str = "text",
+    label_col: str | None = "label",
+    min_per_class: int = MIN_PER_CLASS,
+) -> LabelledData:
+    """Read a labelled file. ``label_col=None`` reads unlabelled text (for a teacher to label)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(f"training file {p} does not exist", hint="pass a CSV, TSV or JSONL file")
+    columns, rows = _rows(p)
+    if text_col not in columns:
+        raise DataError(
+            f"{p} has no text column {text_col!r}; columns: {', '.join(columns) or 'none'}",
+            hint="name it with --text-col",
+            param="text_col",
+        )
+    texts = tuple(r.get(text_col, "") for r in rows)
+    if label_col is None:
+        if not any(t.strip() for t in texts):
+            raise DataError(f"text column {text_col!r} of {p} is empty", hint="check --text-col")
+        return LabelledData(texts, ("",) * len(texts), str(p))
+    if label_col not in columns:
+        raise DataError(
+            f"{p} has no label column {label_col!r}; columns: {', '.join(columns) or 'none'}",
+            hint="name it with --label-col, or label it with --teacher MODEL",
+            param="label_col",
+        )
+    data = LabelledData(texts, tuple(r.get(label_col, "").strip() for r in rows), str(p))
+    return validate_labelled(data, min_per_class=min_per_class)
+
+
+def validate_labelled(data: LabelledData, *, min_per_class: int = MIN_PER_CLASS) -> LabelledData:
+    """Drop rows with empty text or label, then refuse data no classifier can learn from."""
+    where = data.source or "the training data"
+    keep = [i for i, (t, y) in enumerate(zip(data.texts, data.labels, strict=True)) if t.strip() and y]
+    if not any(t.strip() for t in data.texts):
+        raise DataError(f"the text column of {where} is empty", hint="check --text-col")
+    data = data.subset(keep)
+    counts = Counter(data.labels)
+    if len(counts) < 2:
+        only = next(iter(counts), "none")
+        raise DataError(
+            f"{where} has only one class ({only!r}); a classifier needs at least two",
+            hint="add examples of other classes, or check --label-col",
+        )
+    few = sorted(c for c, n in counts.items() if n < min_per_class)
+    if few:
+        listed = ", ".join(f"{c!r} ({counts[c]})" for c in few[:20]) + (" ..." if len(few) > 20 else "")
+        raise DataError(
+            f"{len(few)} classes in {where} have fewer than {min_per_class} examples: {listed}",
+            hint="add examples of them, or drop or merge those classes",
+        )
+    return data
