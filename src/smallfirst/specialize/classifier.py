@@ -123,6 +123,7 @@ def train_classifier(
     encoder: Encoder | None = None,
     config: TrainConfig | None = None,
     progress: Progress = _quiet,
+    embeddings: np.ndarray | None = None,
 ) -> tuple[TextClassifier, CalibrationReport]:
     """Fit on a held-in split, calibrate on the held-out one, then refit on all data with that temperature."""
     config = config or TrainConfig()
@@ -142,7 +143,7 @@ def train_classifier(
         done += n
         progress("embed", done, len(texts))
 
-    emb = encode_cached(encoder, texts, progress=tick)
+    emb = encode_cached(encoder, texts, progress=tick) if embeddings is None else embeddings
     fit_idx, hold_idx = _split(y, config.calibration_share, config.seed)
     if len(hold_idx) == 0:
         raise DataError(

@@ -1,0 +1,173 @@
+"""One call from a labelled (or teacher-labelled, or logged) data set to a registered, evaluated tier."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from smallfirst.errors import DataError
+from smallfirst.specialize.artifact import ArtifactInfo, save_artifact
+from smallfirst.specialize.classifier import (
+    CalibrationReport,
+    Progress,
+    TrainConfig,
+    _quiet,
+    train_classifier,
+)
+from smallfirst.specialize.data import LabelledData, load_labelled, validate_labelled
+from smallfirst.specialize.embedcache import encode_cached
+from smallfirst.specialize.escalation import EscalationReport, escalation_report
+from smallfirst.specialize.registration import check_name, default_artifact_path, register_tier
+
+if TYPE_CHECKING:
+    from smallfirst.config import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class EvalReport:
+    n: int
+    accuracy: float
+    escalation: EscalationReport
+    #: labels in the eval file the model never saw in training
+    unseen_labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SpecializeResult:
+    task: str
+    source: str
+    n_train: int
+    classes: tuple[str, ...]
+    calibration: CalibrationReport
+    evaluation: EvalReport | None
+    artifact: ArtifactInfo
+    tier_manifest: Path
+    #: distillation: share of held-out training texts where the student agrees with the teacher
+    teacher_agreement: float | None = None
+    #: distillation: student accuracy against gold labels in the training file, where present
+    gold_accuracy: float | None = None
+
+
+def evaluate(clf, data: LabelledData, encoder, progress: Progress = _quiet) -> EvalReport:  # type: ignore[no-untyped-def]
+    texts = list(data.texts)
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        progress("evaluate", done, len(texts))
+
+    emb = encode_cached(encoder, texts, progress=tick)
+    proba = clf.predict_proba(texts, emb)
+    pred = np.array([clf.classes[i] for i in proba.argmax(axis=1)])
+    correct = pred == np.array(data.labels)
+    unseen = tuple(sorted(set(data.labels) - set(clf.classes)))
+    return EvalReport(
+        n=len(texts),
+        accuracy=float(correct.mean()),
+        escalation=escalation_report(proba.max(axis=1), correct, clf.threshold),
+        unseen_labels=unseen,
+    )
+
+
+def specialize(
+    task: str,
+    settings: Settings,
+    *,
+    train: str | Path | None = None,
+    eval_file: str | Path | None = None,
+    text_col: str = "text",
+    label_col: str = "label",
+    teacher: str | None = None,
+    labels_from_log: bool = False,
+    log_model: str | None = None,
+    classes: Sequence[str] | None = None,
+    artifact: str | Path | None = None,
+    config: TrainConfig | None = None,
+    progress: Progress = _quiet,
+) -> SpecializeResult:
+    check_name(task)
+    config = config or TrainConfig()
+    gold: LabelledData | None = None
+    if labels_from_log:
+        data = validate_labelled(labels_from_log_data(settings, task, log_model, classes))
+    elif teacher:
+        if train is None:
+            raise DataError("--teacher needs --train FILE with the texts to label", hint="pass --train FILE")
+        raw = load_labelled(train, text_col=text_col, label_col=None)
+        try:
+            gold = load_labelled(train, text_col=text_col, label_col=label_col, min_per_class=1)
+        except DataError:
+            gold = None
+        allowed = list(classes) if classes else (list(gold.classes) if gold else None)
+        from smallfirst.specialize.distill import label_with_teacher
+
+        texts = [t for t in raw.texts if t.strip()]
+        labels, _ = label_with_teacher(
+            teacher, texts, settings, labels=allowed, progress=lambda d, n: progress("teacher", d, n)
+        )
+        data = validate_labelled(LabelledData(tuple(texts), tuple(labels), f"{train} labelled by {teacher}"))
+    else:
+        if train is None:
+            raise DataError("no training data", hint="pass --train FILE, or --labels-from-log")
+        data = load_labelled(train, text_col=text_col, label_col=label_col)
+    from smallfirst.embeddings.minilm import MiniLMEncoder
+
+    encoder = MiniLMEncoder(threads=settings.threads)
+    clf, cal = train_classifier(data, encoder=encoder, config=config, progress=progress)
+    report = None
+    if eval_file is not None:
+        report = evaluate(
+            clf,
+            load_labelled(eval_file, text_col=text_col, label_col=label_col, min_per_class=1),
+            encoder,
+            progress,
+        )
+    gold_acc = None
+    if gold is not None:
+        gold_acc = evaluate(clf, gold, encoder).accuracy if report is None else report.accuracy
+    metrics = {"holdout_accuracy": cal.holdout_accuracy, "temperature": cal.temperature, "ece": cal.ece_after}
+    if report is not None:
+        metrics.update(
+            eval_accuracy=report.accuracy,
+            eval_n=report.n,
+            eval_answered_share=report.escalation.answered_share,
+            eval_answered_accuracy=report.escalation.answered_accuracy,
+        )
+    path = Path(artifact) if artifact else default_artifact_path(settings.home, task)
+    info = save_artifact(
+        clf,
+        path,
+        name=task,
+        task=task,
+        data_sha256=data.sha256,
+        n_train=len(data),
+        target_precision=config.target_precision,
+        metrics=metrics,
+    )
+    manifest = register_tier(settings.home, task, info.path)
+    return SpecializeResult(
+        task=task,
+        source=data.source,
+        n_train=len(data),
+        classes=clf.classes,
+        calibration=cal,
+        evaluation=report,
+        artifact=info,
+        tier_manifest=manifest,
+        teacher_agreement=cal.holdout_accuracy if teacher else None,
+        gold_accuracy=gold_acc,
+    )
+
+
+def labels_from_log_data(
+    settings: Settings, task: str, model: str | None, classes: Sequence[str] | None
+) -> LabelledData:
+    from smallfirst.specialize.distill import labels_from_log
+
+    # the tier's own name rarely matches a logged task, so the log is filtered by the answering model only
+    return labels_from_log(settings, model=model or settings.routing.large, labels=classes)
