@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,10 +83,11 @@ def start_llama_server(model_path: Path, *, api_key: str | None = None) -> tuple
            "--port", str(port), "--n_ctx", "1024", "--n_threads", "1", "--model_alias", TEST_MODEL]
     if api_key:
         cmd += ["--api_key", api_key]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # A file, not a pipe: the server logs every request, and a full pipe would block it.
+    log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    headers_ok = f"{base}/v1/models"
-    wait_http(headers_ok, proc=proc)
+    wait_http(f"{base}/v1/models", timeout=180, proc=proc)
     return proc, f"{base}/v1"
 
 

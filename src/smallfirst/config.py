@@ -87,6 +87,10 @@ class ServerSettings(_Strict):
     workers_per_model: int = Field(default=1, ge=1)
     circuit_failures: int = Field(default=3, ge=1)
     circuit_cooldown_s: float = Field(default=30.0, gt=0)
+    #: a budget hold for a model priced by compute time assumes a request runs this long, then settles
+    budget_hold_s: float = Field(default=30.0, gt=0)
+    #: bounds the wait for a local model's queue slot before a 503 tells the client to come back
+    overload_retry_after_s: float = Field(default=1.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -132,13 +136,16 @@ class Settings(BaseSettings):
 
 
 def find_config_file(explicit: str | Path | None = None) -> Path | None:
-    for candidate in (explicit, os.environ.get("SMALLFIRST_CONFIG"), "smallfirst.toml"):
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not path.exists():
+            raise ConfigError(f"config file {path} does not exist", hint="run `smallfirst init` to write one")
+        return path.resolve()
+    home = Path(os.environ.get("SMALLFIRST_HOME", "~/.smallfirst")).expanduser()
+    for candidate in (os.environ.get("SMALLFIRST_CONFIG"), "smallfirst.toml", home / "config.toml"):
         if candidate and Path(candidate).expanduser().exists():
-            return Path(candidate).expanduser()
-        if candidate and candidate is explicit:
-            raise ConfigError(f"config file {candidate} does not exist", hint="run `smallfirst init` to write one")
-    home = Path(os.environ.get("SMALLFIRST_HOME", "~/.smallfirst")).expanduser() / "config.toml"
-    return home if home.exists() else None
+            return Path(candidate).expanduser().resolve()
+    return None
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
@@ -173,18 +180,16 @@ def _explain(exc: ValidationError, file: Path | None) -> str:
 
 
 def _closest(loc: tuple[Any, ...]) -> str:
+    """Walk the key path through the settings models to suggest the nearest valid key at the bad level."""
     model: type[BaseModel] = Settings
     for part in loc[:-1]:
+        if model is Settings and part == "models":
+            model = ModelSpec
+            continue
         field = model.model_fields.get(str(part))
-        ann = getattr(field, "annotation", None) if field else None
+        ann = field.annotation if field else None
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
-        elif model is Settings and part == "models":
-            model = ModelSpec
-        elif model is ModelSpec or isinstance(part, str) and model is not Settings:
-            continue
     match = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
     return f" (did you mean '{match[0]}'?)" if match else f" (valid keys: {', '.join(model.model_fields)})"
 
-
-SourceKind = Literal["pypi", "hub"]

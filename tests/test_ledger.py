@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from smallfirst.config import HardwareProfile, ModelSpec, load_settings
+from smallfirst.costs.ledger import Ledger
+from smallfirst.costs.prices import hardware_usd_per_second, manual_price
+from smallfirst.errors import ConfigError
+from smallfirst.models.records import Completion, Usage
+
+
+def completion(pt: int = 1000, ct: int = 100, seconds: float = 2.0) -> Completion:
+    return Completion("m", "text", "stop", Usage(pt, ct), seconds, 0.1)
+
+
+def test_hardware_cost_per_second_by_hand() -> None:
+    hw = HardwareProfile(price_usd=Decimal("3000"), amortisation_years=Decimal("1"), utilisation=Decimal("0.5"),
+                         watts=Decimal("100"), electricity_usd_per_kwh=Decimal("0.36"), pue=Decimal("1.5"))
+    busy = Decimal("365.25") * 24 * 3600 * Decimal("0.5")
+    capital = Decimal(3000) / busy
+    energy = Decimal("0.1") * Decimal("1.5") * Decimal("0.36") / 3600  # kW x PUE x $/kWh per second
+    assert hardware_usd_per_second(hw) == pytest.approx(capital + energy, rel=Decimal("1e-20"))
+    assert energy == Decimal("0.000015")
+
+
+def test_local_request_is_priced_by_measured_time_and_baseline_by_tokens() -> None:
+    settings = load_settings()
+    ledger = Ledger(settings)
+    cost = ledger.price("qwen2.5-coder-0.5b", ModelSpec(backend="gguf", catalog="qwen2.5-coder-0.5b"),
+                        completion(seconds=2.0))
+    assert cost.amount == hardware_usd_per_second(settings.hardware) * 2
+    assert cost.source == "hardware:laptop"
+    # gpt-4o list price: $2.50 per MTok in, $10 per MTok out
+    assert cost.baseline == Decimal("0.0025") + Decimal("0.001")
+    assert cost.saving == cost.baseline - cost.amount
+    assert isinstance(cost.amount, Decimal) and isinstance(cost.baseline, Decimal)
+
+
+def test_api_model_is_priced_from_genai_prices_with_its_version() -> None:
+    ledger = Ledger(load_settings())
+    spec = ModelSpec(backend="openai", base_url="http://x/v1", model="gpt-4o-mini")
+    price = ledger.price_usage("mini", spec, Usage(1_000_000, 1_000_000), 1.0)
+    assert price.usd == Decimal("0.15") + Decimal("0.60")
+    assert price.source.startswith("genai-prices 0.") and "gpt-4o-mini" in price.source
+
+
+def test_manual_prices_by_hand() -> None:
+    p = manual_price(Decimal("2"), Decimal("6"), Usage(500_000, 250_000))
+    assert p.usd == Decimal("2.5")
+
+
+def test_baseline_is_configurable() -> None:
+    ledger = Ledger(load_settings(baseline_model="gpt-4o-mini"))
+    assert ledger.baseline(Usage(1_000_000, 0)).usd == Decimal("0.15")
+
+
+def test_unknown_api_model_is_refused_with_the_fix() -> None:
+    ledger = Ledger(load_settings())
+    with pytest.raises(ConfigError, match="price_model"):
+        ledger.check("mystery", ModelSpec(backend="openai", base_url="http://x/v1", model="no-such-model-anywhere"))
+
+
+def test_manual_pricing_without_prices_is_refused() -> None:
+    ledger = Ledger(load_settings())
+    with pytest.raises(ConfigError, match="input_usd_per_mtok"):
+        ledger.check("half", ModelSpec(backend="openai", base_url="http://x/v1", pricing="manual",
+                                       input_usd_per_mtok=Decimal(1)))
