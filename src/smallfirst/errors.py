@@ -74,3 +74,52 @@ class NotFittedError(SmallfirstError):
 
 class TargetUnreachableError(SmallfirstError):
     code = "target_unreachable"
+
+
+class AuthError(SmallfirstError):
+    """A missing, unknown or revoked gateway key."""
+
+    status = 401
+    code = "invalid_api_key"
+
+
+class ForbiddenError(SmallfirstError):
+    """The key is valid but may not use the model or policy it asked for."""
+
+    status = 403
+    kind = "permission_error"
+    code = "model_not_allowed"
+
+
+class PayloadTooLargeError(SmallfirstError):
+    status = 413
+    code = "request_too_large"
+
+
+class RateLimitedError(SmallfirstError):
+    """A gateway refusal the client should retry later; ``retry_after`` is seconds."""
+
+    status = 429
+    kind = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class BudgetExceededError(RateLimitedError):
+    kind = "insufficient_quota"
+    code = "budget_exceeded"
+
+
+class OverloadedError(SmallfirstError):
+    """A local model's queue is full: refuse now rather than wait without bound."""
+
+    status = 503
+    kind = "server_error"
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: float, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after

@@ -3,9 +3,11 @@ they can never drift apart. Every request leaves exactly one row in the request 
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -81,6 +83,8 @@ class Service:
         self._policies: dict[str, RoutingPolicy] | None = policies
         #: called after each logged request; the gateway hooks metrics and budgets here
         self.observers: list[Callable[[RequestRecord], None]] = []
+        self._calls: Any = None
+        self._writer: Any = None
 
     @property
     def engine(self) -> Any:
@@ -177,11 +181,7 @@ class Service:
                 tried.append(name)
                 last = exc
                 continue
-            if tried:
-                decision = Decision(model=name, policy=decision.policy, score=decision.score,
-                                    threshold=decision.threshold, attempted=(*decision.attempted, *tried),
-                                    reason=f"{decision.reason}; fell back from {', '.join(tried)} ({last})")
-            return completion, decision
+            return completion, _fell_back(decision, name, tried, last)
         assert last is not None
         raise last
 
@@ -196,6 +196,9 @@ class Service:
         escalated = Decision(model=policy.large, policy=policy.name, score=confidence, threshold=decision.threshold,
                              attempted=(first.model,), reason=why)
         second, escalated = self._complete_with_fallbacks(escalated, messages, params)
+        return self._escalated(first, second, escalated)
+
+    def _escalated(self, first: Completion, second: Completion, escalated: Decision) -> Answer:
         wasted = self.ledger.price_usage(first.model, resolve(first.model, self.settings), first.usage,
                                          first.wall_seconds)
         combined = Completion(model=second.model, text=second.text, finish_reason=second.finish_reason,
@@ -203,6 +206,134 @@ class Service:
                               ttft_seconds=first.wall_seconds + second.ttft_seconds, logprobs=second.logprobs,
                               kind=second.kind)
         return self._priced(combined, escalated, extra=wasted)
+
+    # -- async: the gateway's path ---------------------------------------------------------------------
+    # The same stages as answer/stream, with model calls that never block the event loop: local models run
+    # on their worker threads, endpoints on the pooled async client, both under the circuit breaker.
+
+    @property
+    def calls(self) -> Any:
+        if self._calls is None:
+            from smallfirst.dispatch import AsyncCalls
+
+            self._calls = AsyncCalls(self.settings, self.pool)
+        return self._calls
+
+    def use_background_log(self) -> None:
+        """Write log rows on a background thread from now on, so async callers never wait on the database."""
+        if self._writer is None and self.log_enabled:
+            from smallfirst.store.writer import LogWriter
+
+            self._writer = LogWriter(lambda: self.engine)
+
+    def flush_log(self, timeout: float = 30.0) -> None:
+        if self._writer is not None:
+            self._writer.flush(timeout)
+
+    async def aanswer(self, messages: Sequence[Message], model: str | None = None, *,
+                      ctx: RequestContext | None = None, **params: Any) -> Answer:
+        ctx = ctx or RequestContext()
+        requested = model or self.settings.default_model
+        started = time.perf_counter()
+        decision: Decision | None = None
+        try:
+            decision = self.decide(requested, messages, ctx.task)
+            policy = self.policies.get(requested)
+            if policy is not None and hasattr(policy, "accept"):
+                answer = await self._acascade(policy, decision, messages, ctx, params)  # type: ignore[arg-type]
+            else:
+                completion, decision = await self._acomplete_with_fallbacks(decision, messages, params)
+                answer = self._priced(completion, decision)
+        except SmallfirstError as exc:
+            self._log_failure(requested, decision, ctx, exc, time.perf_counter() - started, messages)
+            raise
+        except asyncio.CancelledError:
+            self._log_failure(requested, decision, ctx, UpstreamError("client disconnected"),
+                              time.perf_counter() - started, messages, status=499)
+            raise
+        self._log_success(requested, answer, ctx, messages)
+        return answer
+
+    async def astream(self, messages: Sequence[Message], model: str | None = None, *,
+                      ctx: RequestContext | None = None, **params: Any) -> AsyncIterator[Chunk | Answer]:
+        """Like ``stream``. A failing model is replaced by its fallback only before its first token: after
+        that the client has seen text, and splicing another model's answer onto it would be worse than an
+        error."""
+        ctx = ctx or RequestContext()
+        requested = model or self.settings.default_model
+        started = time.perf_counter()
+        decision: Decision | None = None
+        try:
+            decision = self.decide(requested, messages, ctx.task)
+            policy = self.policies.get(requested)
+            if policy is not None and hasattr(policy, "accept"):
+                answer = await self._acascade(policy, decision, messages, ctx, params)  # type: ignore[arg-type]
+                yield Chunk(answer.completion.text)
+            else:
+                chain = [decision.model, *resolve(decision.model, self.settings).fallbacks]
+                tried: list[str] = []
+                last: UpstreamError | None = None
+                final: Completion | None = None
+                emitted = False
+                for name in chain:
+                    try:
+                        async with aclosing(self.calls.stream(name, messages, params)) as chunks:
+                            async for chunk in chunks:
+                                if chunk.completion is not None:
+                                    final = chunk.completion
+                                elif chunk.text:
+                                    emitted = True
+                                    yield chunk
+                    except UpstreamError as exc:
+                        if emitted or not exc.retryable:
+                            raise
+                        tried.append(name)
+                        last = exc
+                        continue
+                    break
+                if final is None:
+                    raise last or UpstreamError(f"{decision.model} ended its stream without a completion")
+                answer = self._priced(final, _fell_back(decision, final.model, tried, last))
+        except SmallfirstError as exc:
+            self._log_failure(requested, decision, ctx, exc, time.perf_counter() - started, messages)
+            raise
+        except (GeneratorExit, asyncio.CancelledError):
+            self._log_failure(requested, decision, ctx, UpstreamError("client disconnected"),
+                              time.perf_counter() - started, messages, status=499)
+            raise
+        self._log_success(requested, answer, ctx, messages)
+        yield answer
+
+    async def _acomplete_with_fallbacks(self, decision: Decision, messages: Sequence[Message],
+                                        params: dict[str, Any]) -> tuple[Completion, Decision]:
+        chain = [decision.model, *resolve(decision.model, self.settings).fallbacks]
+        tried: list[str] = []
+        last: UpstreamError | None = None
+        for name in chain:
+            try:
+                completion = await self.calls.complete(name, messages, params)
+            except UpstreamError as exc:
+                if not exc.retryable:
+                    raise
+                tried.append(name)
+                last = exc
+                continue
+            return completion, _fell_back(decision, name, tried, last)
+        assert last is not None
+        raise last
+
+    async def _acascade(self, policy: Escalating, decision: Decision, messages: Sequence[Message],
+                        ctx: RequestContext, params: dict[str, Any]) -> Answer:
+        first, _ = await self._acomplete_with_fallbacks(decision, messages, {**params, "logprobs": True})
+        ok, confidence, why = policy.accept(first, prompt_text(messages), ctx.task)
+        if ok:
+            accepted = Decision(model=first.model, policy=policy.name, score=confidence,
+                                threshold=decision.threshold, reason=why)
+            return self._priced(first, accepted)
+        escalated = Decision(model=policy.large, policy=policy.name, score=confidence,
+                             threshold=decision.threshold, attempted=(first.model,), reason=why)
+        second, escalated = await self._acomplete_with_fallbacks(escalated, messages, params)
+        return self._escalated(first, second, escalated)
 
     def _priced(self, completion: Completion, decision: Decision, extra: Price | None = None) -> Answer:
         spec = resolve(completion.model, self.settings)
@@ -241,7 +372,9 @@ class Service:
         self._write(record)
 
     def _write(self, record: RequestRecord) -> None:
-        if self.log_enabled:
+        if self._writer is not None:
+            self._writer.submit(record)
+        elif self.log_enabled:
             from smallfirst.store.requests import insert
 
             insert(self.engine, record)
@@ -252,4 +385,17 @@ class Service:
         return self.pool.get(name)
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._calls is not None:
+            self._calls.close()
         self.pool.close()
+
+
+def _fell_back(decision: Decision, name: str, tried: list[str], last: UpstreamError | None) -> Decision:
+    if not tried:
+        return decision
+    return Decision(model=name, policy=decision.policy, score=decision.score, threshold=decision.threshold,
+                    attempted=(*decision.attempted, *tried),
+                    reason=f"{decision.reason}; fell back from {', '.join(tried)} ({last})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from smallfirst.store.money import Money
@@ -47,3 +47,26 @@ class Request(Base):
     response: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_requests_model_created", "model", "created_at"),)
+
+
+class ApiKey(Base):
+    """A gateway key. Only the sha256 of the secret is kept; ``prefix`` lets a person tell keys apart.
+    Money columns count picodollars, so a budget check is one integer comparison inside an UPDATE."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    budget_usd: Mapped[Decimal | None] = mapped_column(Money)
+    #: "day", "week", "month" (UTC calendar periods) or "total"
+    budget_period: Mapped[str] = mapped_column(String(8), default="month")
+    spent_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    #: unix seconds at which the period that ``spent_usd`` counts began
+    period_start: Mapped[int] = mapped_column(BigInteger, default=0)
+    rate_limit_rpm: Mapped[int | None] = mapped_column(Integer)
+    #: model and policy names this key may request; empty means any
+    allowed_models: Mapped[list[str]] = mapped_column(JSON, default=list)

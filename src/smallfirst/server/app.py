@@ -1,0 +1,158 @@
+"""The FastAPI app: ``create_app(settings, service=None)``.
+
+The app holds no state that replicas must share: budgets live in the database (one conditional UPDATE per
+request), so several replicas behind a load balancer can share one Postgres request log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+
+from smallfirst.config import Settings, load_settings
+from smallfirst.models.registry import specs
+from smallfirst.server import completions, dashboard, errors
+from smallfirst.server.auth import Gatekeeper
+from smallfirst.server.limits import BodyLimit
+from smallfirst.server.metrics import GatewayMetrics
+from smallfirst.server.wire import ErrorResponse, Health, ModelCard, ModelList
+from smallfirst.service import Service
+from smallfirst.store.records import RequestRecord
+
+_STARTED = int(time.time())
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    service: Service
+    gate: Gatekeeper
+    metrics: GatewayMetrics
+
+    def refused(self, path: str, status: int, message: str, *, requested: str = "") -> None:
+        """Log a request the gateway turned away before the service saw it (bad body, key, budget...)."""
+        self.service.log_record(
+            RequestRecord(
+                id=str(uuid.uuid4()),
+                created_at=datetime.now(UTC),
+                source="gateway",
+                requested_model=requested,
+                model="",
+                status="error",
+                http_status=status,
+                error=f"{path}: {message}",
+            )
+        )
+
+
+def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
+    settings = settings or (service.settings if service else load_settings())
+    owned = service is None
+    service = service or Service(settings)
+    service.use_background_log()
+    metrics = GatewayMetrics(lambda: service.calls.workers.depths())
+    service.observers.append(metrics.observe)
+    gw = Gateway(settings, service, Gatekeeper(service), metrics)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(service.flush_log)
+        if owned:
+            await asyncio.to_thread(service.close)
+
+    app = FastAPI(
+        title="smallfirst",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="An OpenAI-compatible gateway that answers each request with the smallest model "
+        "that does the job, and reports what that saved against a baseline model.",
+    )
+    app.state.gateway = gw
+    errors.install(app, gw.refused)
+    completions.add_routes(app, gw)
+    _add_pages(app, gw)
+    app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes, refused=gw.refused)
+    _openapi_without_422(app)
+    return app
+
+
+def _add_pages(app: FastAPI, gw: Gateway) -> None:
+    auth_errors: dict[int | str, dict[str, Any]] = {401: {"model": ErrorResponse}}
+
+    @app.get(
+        "/v1/models",
+        response_model=ModelList,
+        tags=["openai"],
+        responses=auth_errors,
+        summary="Concrete models and routing policies a request may name",
+    )
+    async def list_models(request: Request) -> ModelList:
+        await gw.gate.check(request.headers.get("authorization"))
+        cards = [
+            ModelCard(id=name, created=_STARTED, owned_by="smallfirst-policy", smallfirst_kind="policy")
+            for name in gw.service.policies
+        ]
+        cards += [
+            ModelCard(id=name, created=_STARTED, owned_by=spec.backend)
+            for name, spec in specs(gw.settings).items()
+            if name not in gw.service.policies
+        ]
+        return ModelList(data=cards)
+
+    @app.get("/health", response_model=Health, tags=["ops"])
+    async def health() -> Health:
+        return Health(auth="keys" if gw.gate.enforced else "open", models_loaded=gw.service.pool.loaded())
+
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    async def prometheus() -> Response:
+        return Response(gw.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/", include_in_schema=False)
+    @app.get("/dashboard", response_class=HTMLResponse, tags=["ops"], responses=auth_errors)
+    async def dashboard_page(request: Request) -> HTMLResponse:
+        key = request.headers.get("authorization") or (
+            f"Bearer {request.query_params['key']}" if "key" in request.query_params else None
+        )
+        await gw.gate.check(key)
+        rows, totals = await asyncio.to_thread(_recent, gw.service)
+        return HTMLResponse(dashboard.render(rows, totals, auth="keys" if gw.gate.enforced else "open"))
+
+
+def _recent(service: Service) -> tuple[list[RequestRecord], Any]:
+    from smallfirst.store.requests import list_requests, totals
+
+    service.flush_log(5.0)
+    return list_requests(service.engine, limit=50, newest_first=True), totals(service.engine)
+
+
+def _openapi_without_422(app: FastAPI) -> None:
+    """FastAPI documents 422 for every body; this gateway answers 400 like OpenAI, so say that instead."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for path in schema.get("paths", {}).values():
+                for op in path.values():
+                    op.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,53 @@
+"""The route of one answer, as the ``smallfirst`` body object and as ``x-smallfirst-*`` response headers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from smallfirst.server.wire import RouteInfo
+from smallfirst.service import Answer
+
+
+def _usd(amount: Decimal) -> str:
+    return f"{amount:.12f}"
+
+
+def route_info(answer: Answer) -> RouteInfo:
+    d, c = answer.decision, answer.cost
+    return RouteInfo(
+        request_id=answer.request_id,
+        model=answer.model,
+        policy=d.policy,
+        reason=d.reason,
+        score=d.score,
+        threshold=d.threshold,
+        attempted=list(d.attempted),
+        cost_usd=_usd(c.amount),
+        baseline_usd=_usd(c.baseline),
+        saving_usd=_usd(c.saving),
+        baseline_model=c.baseline_model,
+        price_source=c.source,
+    )
+
+
+def _header_safe(text: str, limit: int = 300) -> str:
+    # Header values are latin-1 on the wire and a CR/LF would split the response.
+    flat = " ".join(text.split())
+    return flat.encode("ascii", "backslashreplace").decode("ascii")[:limit]
+
+
+def route_headers(info: RouteInfo) -> dict[str, str]:
+    headers = {
+        "x-smallfirst-request-id": info.request_id,
+        "x-smallfirst-model": _header_safe(info.model),
+        "x-smallfirst-policy": _header_safe(info.policy),
+        "x-smallfirst-reason": _header_safe(info.reason),
+        "x-smallfirst-cost-usd": info.cost_usd,
+        "x-smallfirst-baseline-usd": info.baseline_usd,
+        "x-smallfirst-saving-usd": info.saving_usd,
+    }
+    if info.score is not None:
+        headers["x-smallfirst-score"] = f"{info.score:.6g}"
+    if info.threshold is not None:
+        headers["x-smallfirst-threshold"] = f"{info.threshold:.6g}"
+    return headers

@@ -1,0 +1,48 @@
+"""OpenTelemetry spans with the GenAI semantic-convention attributes, when the ``otel`` extra is installed
+and a tracer provider is configured; otherwise nothing at all happens (and nothing is imported)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+try:
+    from opentelemetry import trace
+except ImportError:  # the otel extra is optional
+    trace = None  # type: ignore[assignment]
+
+
+def _tracer() -> Any:
+    if trace is None:
+        return None
+    provider = trace.get_tracer_provider()
+    if type(provider).__name__ in ("ProxyTracerProvider", "NoOpTracerProvider"):
+        return None  # nobody collects spans: skip the work
+    return provider.get_tracer("smallfirst")
+
+
+@contextlib.contextmanager
+def span(operation: str, requested: str) -> Iterator[Any]:
+    tracer = _tracer()
+    if tracer is None:
+        yield None
+        return
+    with tracer.start_as_current_span(f"{operation} {requested}", kind=trace.SpanKind.CLIENT) as s:
+        s.set_attribute("gen_ai.operation.name", operation)
+        s.set_attribute("gen_ai.request.model", requested)
+        s.set_attribute("gen_ai.system", "smallfirst")
+        yield s
+
+
+def record(s: Any, answer: Any) -> None:
+    if s is None:
+        return
+    usage = answer.completion.usage
+    s.set_attribute("gen_ai.response.model", answer.model)
+    s.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+    s.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+    s.set_attribute("gen_ai.response.finish_reasons", [answer.completion.finish_reason])
+    s.set_attribute("smallfirst.policy", answer.decision.policy)
+    s.set_attribute("smallfirst.cost_usd", str(answer.cost.amount))
+    s.set_attribute("smallfirst.baseline_usd", str(answer.cost.baseline))
