@@ -1,0 +1,203 @@
+"""The gateway through the official openai client (sync and async, plain and streaming) on loopback, with a
+local in-process SmolLM2 tier and the same model behind a real llama_cpp.server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from smallfirst.server import create_app
+from tests.gateway_support import HTTP, LOCAL, gateway_settings, http_model, rows, serve
+
+HI = [{"role": "user", "content": "Say hello."}]
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory, llama_server: str) -> Iterator[tuple[Any, str]]:
+    settings = gateway_settings(
+        tmp_path_factory.mktemp("gw"), {HTTP: http_model(llama_server)}, max_body_bytes=20_000
+    )
+    app = create_app(settings)
+    with serve(app) as url:
+        yield app, url
+
+
+@pytest.fixture
+def client(gateway: tuple[Any, str]) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway[1], api_key="unused", max_retries=0, timeout=120)
+
+
+def test_chat_answers_with_route_in_headers_and_body(client: openai.OpenAI) -> None:
+    raw = client.chat.completions.with_raw_response.create(model=LOCAL, messages=HI, max_tokens=4)
+    resp = raw.parse()
+    assert resp.choices[0].message.content and resp.model == LOCAL
+    assert resp.usage and 0 < resp.usage.completion_tokens <= 4
+    assert raw.headers["x-smallfirst-model"] == LOCAL and raw.headers["x-smallfirst-policy"] == "direct"
+    info = resp.model_extra["smallfirst"]  # type: ignore[index]
+    assert info["model"] == LOCAL and info["baseline_model"]
+    cost, baseline = Decimal(info["cost_usd"]), Decimal(info["baseline_usd"])
+    assert Decimal(raw.headers["x-smallfirst-saving-usd"]) == baseline - cost
+
+
+def test_auto_policy_routes_and_reports_its_reason(client: openai.OpenAI) -> None:
+    raw = client.chat.completions.with_raw_response.create(model="auto", messages=HI, max_tokens=4)
+    assert raw.headers["x-smallfirst-policy"] == "auto"
+    assert "cascade" in raw.headers["x-smallfirst-reason"]
+    assert raw.parse().choices[0].message.content
+
+
+def test_stream_ends_with_usage_when_asked(client: openai.OpenAI) -> None:
+    chunks = list(
+        client.chat.completions.create(
+            model=HTTP, messages=HI, max_tokens=6, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip()
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    finals = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finals and finals[0].model_extra["smallfirst"]["model"] == HTTP  # type: ignore[index]
+
+
+def test_stream_without_usage_sends_none(client: openai.OpenAI) -> None:
+    chunks = list(client.chat.completions.create(model=LOCAL, messages=HI, max_tokens=4, stream=True))
+    assert all(c.usage is None for c in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
+
+
+def test_async_client_plain_and_streaming(gateway: tuple[Any, str]) -> None:
+    async def go() -> tuple[str, str]:
+        async with openai.AsyncOpenAI(base_url=gateway[1], api_key="unused", max_retries=0) as ac:
+            plain = await ac.chat.completions.create(model=HTTP, messages=HI, max_tokens=4)
+            parts = [
+                c.choices[0].delta.content or ""
+                async for c in await ac.chat.completions.create(
+                    model=LOCAL, messages=HI, max_tokens=4, stream=True
+                )
+                if c.choices
+            ]
+            return plain.choices[0].message.content or "", "".join(parts)
+
+    plain, streamed = asyncio.run(go())
+    assert plain.strip() and streamed.strip()
+
+
+def test_text_completions(client: openai.OpenAI) -> None:
+    resp = client.completions.create(model=LOCAL, prompt="Say hello.", max_tokens=4)
+    assert resp.object == "text_completion" and resp.choices[0].text
+    streamed = list(client.completions.create(model=LOCAL, prompt="Say hello.", max_tokens=4, stream=True))
+    assert "".join(c.choices[0].text for c in streamed if c.choices).strip()
+
+
+def test_models_lists_models_and_policies(client: openai.OpenAI) -> None:
+    ids = {m.id for m in client.models.list()}
+    assert {"auto", "cascade", LOCAL, HTTP, "qwen2.5-coder-0.5b"} <= ids
+
+
+def test_health_and_open_mode(gateway: tuple[Any, str]) -> None:
+    body = httpx.get(gateway[1].removesuffix("/v1") + "/health").json()
+    assert body["status"] == "ok" and body["auth"] == "open"
+
+
+def test_unknown_model_is_an_openai_404(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as err:
+        client.chat.completions.create(model="no-such-model", messages=HI, max_tokens=4)
+    assert err.value.body["code"] == "model_not_found"  # type: ignore[index]
+    assert "smallfirst models" in err.value.body["message"]  # type: ignore[index]
+
+
+def _post(url: str, content: bytes | str, **kw: Any) -> httpx.Response:
+    return httpx.post(
+        f"{url}/chat/completions",
+        content=content,
+        headers={"content-type": "application/json"},
+        timeout=60,
+        **kw,
+    )
+
+
+def test_malformed_json_is_400_in_openai_shape(gateway: tuple[Any, str]) -> None:
+    r = _post(gateway[1], b'{"model": "auto", "messages": [')
+    assert r.status_code == 400
+    assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+    assert "JSON" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (
+            '{"model": "auto", "messages": [{"role": "user", "content": "x"}], "temperature": 9}',
+            "temperature",
+        ),
+        ('{"model": "auto", "messages": "hello"}', "messages"),
+        ('{"model": "auto", "messages": []}', "messages"),
+        ('{"messages": [{"role": "user", "content": "x"}]}', "model"),
+        ('{"model": "auto", "messages": [{"role": "user", "content": "x"}], "n": 3}', "n"),
+    ],
+)
+def test_wrong_types_and_ranges_are_400(gateway: tuple[Any, str], body: str, param: str) -> None:
+    r = _post(gateway[1], body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param
+    assert r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_body_over_limit_is_413(gateway: tuple[Any, str]) -> None:
+    big = '{"model": "auto", "messages": [{"role": "user", "content": "' + "x" * 30_000 + '"}]}'
+    r = _post(gateway[1], big)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+
+
+def test_prompt_over_context_is_413(client: openai.OpenAI) -> None:
+    long = "word " * 2000  # ~2000 tokens against a 512-token context, inside the body limit
+    with pytest.raises(openai.APIStatusError) as err:
+        client.chat.completions.create(
+            model=LOCAL, messages=[{"role": "user", "content": long}], max_tokens=2
+        )
+    assert err.value.status_code == 413
+    assert err.value.body["code"] == "context_length_exceeded"  # type: ignore[index]
+
+
+def test_every_request_is_logged_failures_too(gateway: tuple[Any, str], client: openai.OpenAI) -> None:
+    app, url = gateway
+    before = len(rows(app))
+    client.chat.completions.create(model=LOCAL, messages=HI, max_tokens=2)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="nope", messages=HI, max_tokens=2)
+    _post(url, b"{not json")
+    log = rows(app)[before:]
+    assert [r.http_status for r in log] == [200, 404, 400]
+    ok = log[0]
+    assert ok.source == "gateway" and ok.model == LOCAL and ok.completion_tokens > 0 and ok.latency_s > 0
+    assert ok.cost_usd > 0 and ok.baseline_usd > 0
+
+
+def test_metrics_count_requests_tokens_cost_and_latency(
+    gateway: tuple[Any, str], client: openai.OpenAI
+) -> None:
+    client.chat.completions.create(model=LOCAL, messages=HI, max_tokens=2)
+    text = httpx.get(gateway[1].removesuffix("/v1") + "/metrics").text
+    for name in (
+        "smallfirst_requests_total",
+        "smallfirst_tokens_total",
+        "smallfirst_cost_usd_total",
+        "smallfirst_baseline_cost_usd_total",
+        "smallfirst_request_latency_seconds_bucket",
+    ):
+        assert f"{name}{{" in text, name
+    assert f'model="{LOCAL}",route="direct"' in text
+
+
+def test_dashboard_is_self_contained_html(gateway: tuple[Any, str], client: openai.OpenAI) -> None:
+    client.chat.completions.create(model=LOCAL, messages=HI, max_tokens=2)
+    page = httpx.get(gateway[1].removesuffix("/v1") + "/dashboard")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert LOCAL in page.text and "saved" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # no CDN, nothing fetched
