@@ -63,8 +63,10 @@ def list_() -> None:
     from smallfirst.store import keys
 
     table = Table(title="API keys")
-    for col in ("id", "name", "prefix", "budget", "spent", "rpm", "models", "status"):
+    table.add_column("id", no_wrap=True, min_width=16)  # people copy it into `keys revoke`
+    for col in ("name", "prefix", "budget", "spent", "rpm", "models"):
         table.add_column(col)
+    table.add_column("status", no_wrap=True)
     for k in keys.list_keys(_engine()):
         budget = f"{usd(k.budget_usd, 4)}/{k.budget_period}" if k.budget_usd is not None else "none"
         table.add_row(
