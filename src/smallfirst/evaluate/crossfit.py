@@ -1,0 +1,72 @@
+"""K-fold cross-fitting: every prompt is scored by a router that never saw it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from smallfirst import tradeoff
+from smallfirst.errors import DataError
+from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.routing.base import Router
+
+__all__ = ["cross_fit_scores", "transfer_scores", "RouterResult", "summarise", "folds"]
+
+
+def folds(n: int, k: int = 5, seed: int = 0) -> list[np.ndarray]:
+    if k < 2 or n < k:
+        raise DataError(f"cannot cut {n} prompts into {k} folds", hint="use fewer folds or more data")
+    return np.array_split(np.random.default_rng(seed).permutation(n), k)
+
+
+def cross_fit_scores(make: Callable[[], Router], outcomes: Outcomes, k: int = 5, seed: int = 0,
+                     use_tasks: bool = True, on_fold: Callable[[int], None] | None = None) -> np.ndarray:
+    """Held-out scores for every prompt; ``make`` builds a fresh router per fold."""
+    scores = np.zeros(len(outcomes))
+    for i, test in enumerate(folds(len(outcomes), k, seed)):
+        train = np.setdiff1d(np.arange(len(outcomes)), test)
+        router = make().fit(outcomes.subset(train))
+        tasks = [outcomes.tasks[j] for j in test] if use_tasks else None
+        scores[test] = router.score_batch([outcomes.prompts[j] for j in test], tasks)
+        if on_fold:
+            on_fold(i)
+    return scores
+
+
+def transfer_scores(make: Callable[[], Router], train: Outcomes, test: Outcomes,
+                    use_tasks: bool = True) -> np.ndarray:
+    """Fit on one data set, score another (e.g. MMLU to GSM8K)."""
+    router = make().fit(train)
+    return router.score_batch(list(test.prompts), list(test.tasks) if use_tasks else None)
+
+
+@dataclass(frozen=True)
+class RouterResult:
+    name: str
+    apgr: float
+    apgr_deciles: float
+    cpt50: float
+    cpt80: float
+    cost_reduction_95: float
+    aiq: float | None
+    curve: tradeoff.Curve
+    latency_ms: float | None = None
+    throughput_64: float | None = None
+
+
+def summarise(name: str, scores: np.ndarray, outcomes: Outcomes) -> RouterResult:
+    q = outcomes.quality
+    wc = sc = None
+    if outcomes.cost_usd is not None and not np.isnan(outcomes.cost_usd[:, [0, -1]]).any():
+        wc, sc = outcomes.cost_usd[:, 0], outcomes.cost_usd[:, -1]
+    c = tradeoff.curve(scores, q[:, 0], q[:, -1], weak_cost=wc, strong_cost=sc)
+    if c.cost is not None:
+        aiq = tradeoff.aiq(c.cost, c.quality)
+    else:
+        aiq = tradeoff.aiq(c.share, c.quality, 0.0, 1.0)
+    deciles = tradeoff.apgr_deciles(scores, q[:, 0], q[:, -1])
+    return RouterResult(name=name, apgr=tradeoff.apgr(c), apgr_deciles=deciles,
+                        cpt50=tradeoff.cpt(c, 50), cpt80=tradeoff.cpt(c, 80),
+                        cost_reduction_95=tradeoff.cost_reduction_at(c, 0.95), aiq=aiq, curve=c)

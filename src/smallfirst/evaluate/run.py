@@ -1,0 +1,106 @@
+"""Run named router specs over outcome data: cross-fitted or train-on-one/test-on-another, with timings.
+
+A spec reads ``label=router:key=value,key=value``; list values join with ``+``; ``tasks=no`` hides
+task labels (the prompt-text-only setting). Example: ``lr=logistic:features=static+task,C=0.3``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from smallfirst.errors import ConfigError
+from smallfirst.evaluate.crossfit import RouterResult, cross_fit_scores, summarise, transfer_scores
+from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.routing.base import Router
+from smallfirst.routing.registry import make_router
+
+__all__ = ["RouterSpec", "parse_spec", "evaluate", "measure_latency"]
+
+
+@dataclass(frozen=True)
+class RouterSpec:
+    label: str
+    router: str
+    params: dict[str, Any] = field(default_factory=dict)
+    use_tasks: bool = True
+
+    def make(self) -> Router:
+        return make_router(self.router, **self.params)
+
+
+def _value(v: str) -> Any:
+    if "+" in v:
+        return [_value(x) for x in v.split("+")]
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(v.lower(), v)
+
+
+def parse_spec(text: str) -> RouterSpec:
+    label, _, rest = text.partition("=") if "=" in text.split(":")[0] else ("", "", text)
+    name, _, args = rest.partition(":")
+    params: dict[str, Any] = {}
+    use_tasks = True
+    for kv in filter(None, args.split(",")):
+        k, sep, v = kv.partition("=")
+        if not sep:
+            raise ConfigError(f"router spec {text!r}: {kv!r} is not key=value",
+                              hint="e.g. lr=logistic:features=static+task,C=0.3")
+        if k == "tasks":
+            use_tasks = v.lower() not in ("no", "false", "0")
+        else:
+            params[k] = _value(v)
+    if "features" in params and isinstance(params["features"], str):
+        params["features"] = [params["features"]]
+    return RouterSpec(label or name, name, params, use_tasks)
+
+
+def measure_latency(router: Router, prompts: list[str], tasks: list[str] | None, n: int = 200,
+                    batch: int = 64) -> tuple[float, float]:
+    """(median ms per decision at batch size 1, prompts per second at ``batch``), featurisation included.
+    Prompts are fresh strings so no embedding cache can answer."""
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(prompts), size=min(n, len(prompts)), replace=False)
+    times = []
+    for i in idx:
+        p = prompts[i] + f" #{i}"
+        t0 = time.perf_counter()
+        router.score(p, tasks[i] if tasks else None)
+        times.append(time.perf_counter() - t0)
+    bidx = rng.choice(len(prompts), size=batch, replace=len(prompts) < batch)
+    bp = [prompts[i] + " ##" for i in bidx]
+    bt = [tasks[i] for i in bidx] if tasks else None
+    t0 = time.perf_counter()
+    router.score_batch(bp, bt)
+    return float(np.median(times) * 1000), batch / (time.perf_counter() - t0)
+
+
+def evaluate(specs: list[RouterSpec], outcomes: Outcomes, *, test: Outcomes | None = None, k: int = 5,
+             seed: int = 0, latency: bool = False,
+             progress: Callable[[str], None] | None = None) -> list[RouterResult]:
+    """Cross-fitted on ``outcomes``, or fitted on ``outcomes`` and scored on ``test``."""
+    results = []
+    for spec in specs:
+        if progress:
+            progress(spec.label)
+        target = test if test is not None else outcomes
+        if test is None:
+            scores = cross_fit_scores(spec.make, outcomes, k=k, seed=seed, use_tasks=spec.use_tasks)
+        else:
+            scores = transfer_scores(spec.make, outcomes, test, use_tasks=spec.use_tasks)
+        res = summarise(spec.label, scores, target)
+        if latency:
+            router = spec.make().fit(outcomes)
+            tasks = list(target.tasks) if spec.use_tasks else None
+            ms, tput = measure_latency(router, list(target.prompts), tasks)
+            res = replace(res, latency_ms=ms, throughput_64=tput)
+        results.append(res)
+    return results

@@ -1,0 +1,160 @@
+"""Featurisers that turn prompts (and optional task labels) into router inputs.
+
+Each is a small object with ``fit(prompts, tasks)`` and ``transform(prompts, tasks) -> ndarray``.
+Sentence embeddings go through :class:`EmbeddingCache`, keyed by the prompt's sha1, so evaluating many
+routers over the same 14k prompts encodes each prompt once per encoder, ever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from smallfirst.errors import ConfigError
+
+__all__ = ["EmbeddingCache", "make_encoder", "EmbeddingFeatures", "HashingFeatures", "TaskFeatures",
+           "ShapeFeatures", "ENCODERS"]
+
+ENCODERS = ("static", "minilm")
+
+
+def make_encoder(name: str):  # -> smallfirst.embeddings.Encoder
+    if name == "static":
+        from smallfirst.embeddings.static import StaticEncoder
+        return StaticEncoder()
+    if name == "minilm":
+        from smallfirst.embeddings.minilm import MiniLMEncoder
+        return MiniLMEncoder()
+    raise ConfigError(f"unknown encoder {name!r}", hint=f"known: {', '.join(ENCODERS)}")
+
+
+def _key(text: str) -> bytes:
+    return hashlib.sha1(text.encode("utf-8")).digest()
+
+
+class EmbeddingCache:
+    """Memoises an encoder in memory and, when ``path`` is given, on disk (``keys.npy`` + ``vecs.npy``)."""
+
+    def __init__(self, encoder_name: str, path: Path | None = None) -> None:
+        self.encoder_name = encoder_name
+        self.path = path
+        self._encoder = None
+        self._mem: dict[bytes, np.ndarray] = {}
+        if path is not None and (path / "keys.npy").exists():
+            keys = np.load(path / "keys.npy")
+            vecs = np.load(path / "vecs.npy")
+            self._mem = {bytes(k): v for k, v in zip(keys, vecs, strict=True)}
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            self._encoder = make_encoder(self.encoder_name)
+        return self._encoder
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [_key(t) for t in texts]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._mem))
+        if missing:
+            first = {k: t for k, t in zip(keys, texts, strict=True)}
+            vecs = self.encoder.encode([first[k] for k in missing])
+            self._mem.update(zip(missing, vecs, strict=True))
+            if self.path is not None and len(missing) > 1:
+                self.save()
+        return np.stack([self._mem[k] for k in keys]).astype(np.float32)
+
+    def save(self) -> None:
+        if self.path is None or not self._mem:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        keys = np.array(list(self._mem), dtype="S20")
+        vecs = np.stack(list(self._mem.values()))
+        for name, arr in (("vecs", vecs), ("keys", keys)):
+            tmp = self.path / f"{name}.tmp.npy"
+            np.save(tmp, arr)
+            tmp.replace(self.path / f"{name}.npy")
+
+
+_caches: dict[str, EmbeddingCache] = {}
+
+
+def shared_cache(encoder_name: str, disk: bool = False) -> EmbeddingCache:
+    """One cache per encoder per process; ``disk=True`` also persists it under the smallfirst cache dir."""
+    if encoder_name not in _caches or (disk and _caches[encoder_name].path is None):
+        from smallfirst.embeddings.static import cache_dir
+        _caches[encoder_name] = EmbeddingCache(encoder_name, cache_dir() / "embeddings" / encoder_name
+                                               if disk else None)
+    return _caches[encoder_name]
+
+
+class EmbeddingFeatures:
+    def __init__(self, encoder: str = "static") -> None:
+        if encoder not in ENCODERS:
+            raise ConfigError(f"unknown encoder {encoder!r}", hint=f"known: {', '.join(ENCODERS)}")
+        self.encoder = encoder
+
+    def fit(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> EmbeddingFeatures:
+        return self
+
+    def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
+        return shared_cache(self.encoder).encode(prompts)
+
+
+class HashingFeatures:
+    """Signed hashing of word uni/bi-grams into ``n_features`` buckets, L2-normalised: no vocabulary to
+    fit or store, and murmurhash in C keeps batch-1 transform cheap."""
+
+    def __init__(self, n_features: int = 1 << 14, ngrams: int = 2) -> None:
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        self.n_features = n_features
+        self.ngrams = ngrams
+        self._vec = HashingVectorizer(n_features=n_features, ngram_range=(1, ngrams), norm="l2")
+
+    def fit(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> HashingFeatures:
+        return self
+
+    def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
+        return self._vec.transform(list(prompts)).toarray().astype(np.float32)
+
+
+class TaskFeatures:
+    """One-hot of the task label seen in training; unseen or missing tasks are all zeros."""
+
+    def __init__(self) -> None:
+        self.tasks: list[str] = []
+
+    def fit(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> TaskFeatures:
+        self.tasks = sorted({t for t in (tasks or ()) if t})
+        return self
+
+    def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
+        index = {t: i for i, t in enumerate(self.tasks)}
+        out = np.zeros((len(prompts), len(self.tasks)), dtype=np.float32)
+        if tasks is not None:
+            for i, t in enumerate(tasks):
+                j = index.get(t)
+                if j is not None:
+                    out[i, j] = 1.0
+        return out
+
+
+class ShapeFeatures:
+    """Cheap surface signals: log length, digits, maths symbols, negation words, line count."""
+
+    _NEG = re.compile(r"\b(not|except|false|least|incorrect)\b", re.I)
+
+    def fit(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> ShapeFeatures:
+        return self
+
+    def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
+        rows = []
+        for p in prompts:
+            n = max(len(p), 1)
+            rows.append([np.log1p(len(p)) / 8, sum(c.isdigit() for c in p) / n * 10,
+                         sum(c in "=+-*/^()" for c in p) / n * 10, min(len(self._NEG.findall(p)), 3) / 3,
+                         np.log1p(p.count("\n")) / 4])
+        return np.asarray(rows, dtype=np.float32).reshape(len(prompts), 5)

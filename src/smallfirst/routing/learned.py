@@ -1,0 +1,122 @@
+"""Learned routers: featurisers (embeddings, hashing, task one-hot, shape) feeding a head.
+
+Each head estimates every model's quality on a prompt; the score is the strongest model's estimate minus
+the weakest's, so sorting by score sends the largest expected gains to the strong model first, which is
+what the quality-against-share curve rewards. ``predict_quality`` serves the ladder policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from smallfirst.errors import ConfigError
+from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.routing.base import Router
+from smallfirst.routing.features import (
+    EmbeddingFeatures,
+    HashingFeatures,
+    ShapeFeatures,
+    TaskFeatures,
+)
+
+__all__ = ["LearnedRouter", "FEATURES", "HEADS"]
+
+FEATURES = ("static", "minilm", "hash", "task", "shape")
+HEADS = ("logistic", "gbm", "knn")
+
+
+def _featuriser(name: str):
+    if name in ("static", "minilm"):
+        return EmbeddingFeatures(name)
+    if name == "hash":
+        return HashingFeatures()
+    if name == "task":
+        return TaskFeatures()
+    if name == "shape":
+        return ShapeFeatures()
+    raise ConfigError(f"unknown feature {name!r}", hint=f"known: {', '.join(FEATURES)}")
+
+
+class LearnedRouter(Router):
+    """``head``: logistic | gbm | knn. ``features``: any of static, minilm, hash, task, shape."""
+
+    name = "learned"
+
+    def __init__(self, head: str = "logistic", features: Sequence[str] = ("static", "task"), C: float = 0.3,
+                 k: int = 50, max_iter: int = 200, seed: int = 0) -> None:
+        if head not in HEADS:
+            raise ConfigError(f"unknown head {head!r}", hint=f"known: {', '.join(HEADS)}")
+        super().__init__(head=head, features=list(features), C=C, k=k, max_iter=max_iter, seed=seed)
+        self._feats = [_featuriser(f) for f in features]
+        self._heads: list[Any] = []
+        self._train_quality: np.ndarray | None = None
+
+    def featurise(self, prompts: Sequence[str], tasks: Sequence[str] | None) -> np.ndarray:
+        return np.hstack([f.transform(prompts, tasks) for f in self._feats])
+
+    def _fit(self, outcomes: Outcomes) -> None:
+        prompts, tasks = list(outcomes.prompts), list(outcomes.tasks)
+        for f in self._feats:
+            f.fit(prompts, tasks)
+        x = self.featurise(prompts, tasks)
+        p = self.params
+        if p["head"] == "knn":
+            from sklearn.neighbors import NearestNeighbors
+
+            self._heads = [NearestNeighbors(n_neighbors=min(p["k"], len(x)), metric="cosine").fit(x)]
+            self._train_quality = outcomes.quality.copy()
+            return
+        q = outcomes.quality
+        self._heads = [self._fit_one(x, q[:, j], outcomes.graded) for j in range(q.shape[1])]
+
+    def _fit_one(self, x: np.ndarray, y: np.ndarray, graded: bool) -> Any:
+        p = self.params
+        if len(np.unique(y)) < 2:
+            return float(y[0])  # a model that is always right (or wrong) needs no head
+        if p["head"] == "logistic":
+            from sklearn.linear_model import LogisticRegression, Ridge
+
+            m = Ridge(alpha=1.0 / p["C"]) if graded else LogisticRegression(C=p["C"], max_iter=3000)
+        else:
+            from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+            cls = HistGradientBoostingRegressor if graded else HistGradientBoostingClassifier
+            m = cls(max_iter=p["max_iter"], learning_rate=0.05, random_state=p["seed"])
+        return m.fit(x, y)
+
+    def predict_quality(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
+        """Estimated quality of every model, shape (n_prompts, n_models)."""
+        self.score_batch(prompts[:0], None)  # raises NotFittedError before fit
+        x = self.featurise(list(prompts), None if tasks is None else list(tasks))
+        if self.params["head"] == "knn":
+            assert self._train_quality is not None
+            _, idx = self._heads[0].kneighbors(x)
+            return self._train_quality[idx].mean(axis=1)
+        cols = []
+        for h in self._heads:
+            if isinstance(h, float):
+                cols.append(np.full(len(x), h))
+            elif hasattr(h, "predict_proba"):
+                cols.append(h.predict_proba(x)[:, 1])
+            else:
+                cols.append(h.predict(x))
+        return np.stack(cols, axis=1)
+
+    def _score_batch(self, prompts: list[str], tasks: list[str] | None) -> np.ndarray:
+        if not prompts:
+            return np.zeros(0)
+        q = self.predict_quality(prompts, tasks)
+        return q[:, -1] - q[:, 0]
+
+    def get_state(self) -> Any:
+        return {"heads": self._heads, "train_quality": self._train_quality, "feats": self._feats,
+                "models": self.models}
+
+    def set_state(self, state: Any) -> None:
+        self._heads = state["heads"]
+        self._train_quality = state["train_quality"]
+        self._feats = state["feats"]
+        self.models = tuple(state["models"])
