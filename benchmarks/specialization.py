@@ -72,16 +72,16 @@ def banking77(root: Path, encoder, latency_n: int) -> dict:
     )
     raw = softmax(clf.scores(list(test.texts), emb))
     print(
-        f"banking77 calibration: temperature {cal.temperature:.3f}, test ECE "
+        f"intents calibration: temperature {cal.temperature:.3f}, test ECE "
         f"{expected_calibration_error(proba, y):.4f} "
         f"(at temperature 1: {expected_calibration_error(raw, y):.4f})"
     )
     print(
-        f"banking77 escalation at 99% held-out precision: threshold {esc.threshold:.3f}, answered locally "
-        f"{esc.answered_share:.3f}, answered accuracy {esc.answered_accuracy:.4f}, pipeline accuracy "
-        f"{esc.pipeline_accuracy:.4f} (escalations counted correct)"
+        f"intents escalation at 99% held-out precision: threshold {esc.threshold:.3f}, answered locally "
+        f"{esc.answered_share:.1%}, answered accuracy {esc.answered_accuracy:.2%}, pipeline accuracy "
+        f"{esc.pipeline_accuracy:.2%} if every escalation is answered right"
     )
-    print(f"banking77 latency batch 1: median {med:.1f} ms, p99 {p99:.1f} ms (n={latency_n})")
+    print(f"intents latency batch 1: median {med:.1f} ms, p99 {p99:.1f} ms (n={latency_n})")
     return {"clf": clf, "test": test, "correct": correct, "proba": proba}
 
 
@@ -136,11 +136,11 @@ def cuad(root: Path, encoder) -> dict:
     )
     final = np.where(answered, correct, True)
     print(
-        f"cuad escalation at 99% held-out precision: answered locally {answered.mean():.3f}, "
-        f"answered accuracy "
-        f"{correct[answered].mean():.4f}, pipeline accuracy {final.mean():.4f} (escalations counted correct)"
+        f"cuad escalation at 99% held-out precision: answered locally {answered.mean():.1%}, "
+        f"answered accuracy {correct[answered].mean():.2%}, pipeline accuracy {final.mean():.2%} "
+        "if every escalation is answered right"
     )
-    return {"samples": samples}
+    return {"samples": samples, "root": str(root)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     bank = banking77(args.data, encoder, args.latency_n)
     cu = None if args.skip_cuad else cuad(args.data, encoder)
     if args.general_sample:
-        from general_baseline import compare_general  # noqa: PLC0415 - needs the llama backend
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from general_baseline import compare_general  # needs the llama backend
 
         compare_general(args.general_model, args.general_sample, bank, cu, threads=args.threads)
     return 0
