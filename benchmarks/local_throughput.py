@@ -82,8 +82,8 @@ def main() -> None:
         # Each run's prompt differs from the last, so neither side can reuse the previous KV prefix.
         messages = [{"role": "user", "content": f"[{i}] {PROMPTS[i % len(PROMPTS)]}"}]
         tokens = ours.prompt_tokens(messages)[0]
-        pair = [("raw", lambda: measure_raw(raw, tokens, args.max_tokens)),
-                ("ours", lambda: measure_ours(ours, messages, args.max_tokens))]
+        pair = [("raw", lambda t=tokens: measure_raw(raw, t, args.max_tokens)),
+                ("ours", lambda m=messages: measure_ours(ours, m, args.max_tokens))]
         for side, fn in (pair if i % 2 == 0 else pair[::-1]):
             (raw_samples if side == "raw" else our_samples).append(fn())
     raw_p, raw_g = rates(raw_samples)

@@ -84,8 +84,9 @@ def start_llama_server(model_path: Path, *, api_key: str | None = None) -> tuple
     if api_key:
         cmd += ["--api_key", api_key]
     # A file, not a pipe: the server logs every request, and a full pipe would block it.
-    log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    log_path = Path(tempfile.mkdtemp(prefix="llama-server-")) / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/v1/models", timeout=180, proc=proc)
     return proc, f"{base}/v1"

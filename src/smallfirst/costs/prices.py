@@ -56,7 +56,8 @@ def genai_price(model: str, provider: str | None, usage: Usage) -> Price:
                           + (f" at provider {provider!r}" if provider else "") + f" ({exc})",
                           hint="set price_model to a model id genai-prices knows (e.g. 'gpt-4o-mini'), or "
                                "pricing='manual' with input_usd_per_mtok/output_usd_per_mtok") from None
-    return Price(Decimal(calc.total_price), f"genai-prices {genai_prices_version()} ({calc.provider.id}/{calc.model.id})")
+    source = f"genai-prices {genai_prices_version()} ({calc.provider.id}/{calc.model.id})"
+    return Price(Decimal(calc.total_price), source)
 
 
 register_price_source("genai-prices", genai_price)

@@ -153,7 +153,8 @@ class OpenAIModel:
                 return ContextOverflowError(f"the prompt does not fit {where}'s context: {detail}",
                                             hint="shorten the prompt or lower max_tokens")
             hints = {401: f"the key in ${self.spec.api_key_env} was refused; check it",
-                     403: "the key lacks access to this model", 404: f"the endpoint has no model {self.upstream_model!r}",
+                     403: "the key lacks access to this model",
+                     404: f"the endpoint has no model {self.upstream_model!r}",
                      429: "the endpoint is rate-limiting; slow down or add a fallback",
                      500: "the endpoint failed; retry later or add a fallback"}
             retry_after = None

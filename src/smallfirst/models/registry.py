@@ -99,8 +99,10 @@ def build(name: str, settings: Settings) -> Model:
 class ModelPool:
     """Loaded models by name, built once and shared: loading a GGUF costs seconds and hundreds of MB."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, wrap: Callable[[Model], Model] | None = None) -> None:
         self.settings = settings
+        #: applied to each model once built, e.g. to memoise or instrument it
+        self.wrap = wrap
         self._models: dict[str, Model] = {}
         self._lock = threading.Lock()
 
@@ -109,8 +111,17 @@ class ModelPool:
             model = self._models.get(name)
             if model is None:
                 model = build(name, self.settings)
+                if self.wrap is not None:
+                    model = self.wrap(model)
                 self._models[name] = model
             return model
+
+    def release(self, name: str) -> None:
+        """Unload one model to free its memory."""
+        with self._lock:
+            model = self._models.pop(name, None)
+        if model is not None:
+            model.close()
 
     def loaded(self) -> list[str]:
         return list(self._models)

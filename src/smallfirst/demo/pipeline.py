@@ -1,0 +1,116 @@
+"""The whole demo: plan, serve four scenarios, grade, report, verdict."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from smallfirst.config import Settings
+from smallfirst.demo.memo import Memo, MemoModel
+from smallfirst.demo.run import SCENARIOS, DemoPlan, Journal, demo_settings, sample, serve_scenario
+from smallfirst.demo.scenarios import HybridChoice, build_hybrid, build_specialists
+from smallfirst.errors import DataError
+from smallfirst.models.registry import ModelPool
+from smallfirst.routing.specialists import SpecialistPolicy
+from smallfirst.service import Service
+from smallfirst.tasks import sources
+from smallfirst.tasks.items import TaskItem, load_items
+
+Log = Callable[[str], None]
+Tick = Callable[[str, int, int], None]
+
+
+@dataclass
+class DemoResult:
+    items: list[TaskItem]
+    report: Any
+    files: Any
+    hybrid: HybridChoice
+    journal: Journal
+    seconds: float
+    small: str
+    large: str
+    memo_hits: int
+
+    def quality(self, scenario: str) -> float | None:
+        graded = [r["quality"] for (s, _), r in self.journal.done.items() if s == scenario and r["quality"] is not None]
+        return sum(graded) / len(graded) if graded else None
+
+    def models_used(self, scenario: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for (s, _), r in self.journal.done.items():
+            if s == scenario:
+                counts[r["model"]] = counts.get(r["model"], 0) + 1
+        return counts
+
+
+def _signature(items: list[TaskItem], small: str, large: str) -> str:
+    return hashlib.sha256(json.dumps([[it.id for it in items], small, large]).encode()).hexdigest()[:16]
+
+
+def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, learn_from: tuple[str, str],
+             log: Log = lambda s: None, tick: Tick = lambda scenario, done, total: None,
+             specialist_limit: int | None = None) -> DemoResult:
+    from smallfirst.economics.config import load_config
+    from smallfirst.economics.report import write
+    from smallfirst.economics.workload import from_log
+    from smallfirst.store.requests import list_requests
+
+    started = time.perf_counter()
+    items = sample(load_items(plan.workload), plan.mix)
+    if not items:
+        raise DataError(f"the mix {plan.mix} selects no items from {plan.workload}",
+                        hint="name task families the workload has, e.g. banking77=20")
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    sig_file = plan.run_dir / "run.json"
+    sig = _signature(items, small, large)
+    if sig_file.exists() and json.loads(sig_file.read_text()).get("signature") != sig:
+        raise DataError(f"{plan.run_dir} holds a run with other items or models",
+                        hint="pass --fresh to start over, or --run NAME for a separate run")
+    sig_file.write_text(json.dumps({"signature": sig, "small": small, "large": large, "items": len(items)}))
+    econ = load_config(plan.econ_config)
+    memo = Memo(plan.run_dir / "memo.jsonl")
+    s = demo_settings(settings, plan.run_dir)
+    service = Service(s, pool=ModelPool(s, wrap=lambda m: MemoModel(m, memo)))
+    journal = Journal(plan.run_dir / "journal.jsonl")
+    if journal.done:
+        log(f"resuming: {len(journal.done)} of {len(items) * len(SCENARIOS)} requests already served")
+
+    hybrid = build_hybrid(plan.outcomes, learn_from, (small, large), econ, log)
+    log(f"hybrid router: {hybrid.router} (APGR {hybrid.apgr:.3f}), max-profit threshold {hybrid.threshold:.3f}, "
+        f"expected large-model share {hybrid.expected_share:.0%}")
+    specialists = build_specialists(settings, plan.data_dir, items, plan.run_dir / "train", log, specialist_limit)
+
+    def threshold(name: str) -> float:
+        model = service.pool.get(name)
+        return float(getattr(model, "inner", model).threshold)
+
+    service.policies["hybrid"] = hybrid.policy
+    service.policies["hybrid+specialised"] = SpecialistPolicy("hybrid+specialised", specialists, hybrid.policy,
+                                                               threshold)
+    routes = {"LLM-only": large, "SLM-only": small, "hybrid": "hybrid", "hybrid+specialised": "hybrid+specialised"}
+    labels = lambda task: sources.labels_for(task, plan.data_dir)  # noqa: E731
+    for scenario in SCENARIOS:
+        done = 0
+
+        def advance(_item: TaskItem, scenario: str = scenario) -> None:
+            nonlocal done
+            done += 1
+            tick(scenario, done, len(items))
+
+        serve_scenario(service, scenario, routes[scenario], items, journal, labels, advance)
+    records = list_requests(service.engine, source="demo")
+    report = from_log(records, econ, title="smallfirst demo: is small-model-first profitable for this workload?",
+                      notes=[f"{len(items)} workload items per scenario from {plan.workload.name}; "
+                             f"small tier {small}, large tier {large}, specialists for "
+                             f"{', '.join(specialists)}; hybrid router {hybrid.router}.",
+                             "Each (model, prompt) pair was computed once and its measured time, tokens and cost "
+                             "reused by every scenario that sent that prompt to that model."])
+    files = write(report, plan.out_dir)
+    service.close()
+    return DemoResult(items=items, report=report, files=files, hybrid=hybrid, journal=journal,
+                      seconds=time.perf_counter() - started, small=small, large=large, memo_hits=memo.hits)

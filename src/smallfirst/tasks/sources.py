@@ -1,0 +1,109 @@
+"""Task items built from the public data sets (Banking77, CUAD, GSM8K, MMLU) in a data directory.
+
+Each builder samples with a fixed seed, so a run is reproducible, and phrases the question the way a
+business would send it to a chat model. The data directory defaults to ``../shared/data`` and may be any
+copy with the same layout.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+from smallfirst.errors import DataError
+from smallfirst.tasks.items import TaskItem
+
+TASKS = ("banking77", "cuad", "gsm8k", "mmlu")
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        raise DataError(f"data file {path} does not exist",
+                        hint="pass --data-dir pointing at a copy of the data sets (banking77, cuad, gsm8k, mmlu)")
+    return path
+
+
+@cache
+def banking77_labels(data_dir: Path) -> tuple[str, ...]:
+    return tuple(json.loads(_need(data_dir / "banking77" / "categories.json").read_text()))
+
+
+def banking77(data_dir: Path, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
+    labels = banking77_labels(data_dir)
+    with _need(data_dir / "banking77" / f"{split}.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    # The label list goes in the system turn, identical for every item, so a local model reuses its KV cache.
+    system = ("You triage a bank's customer support messages. Reply with exactly one intent label from this "
+              "list and nothing else:\n" + ", ".join(labels))
+    picked = random.Random(seed).sample(rows, min(n, len(rows)))
+    return [TaskItem(id=f"banking77-{split}-{rows.index(r)}", task="banking77", gold=r["category"], text=r["text"],
+                     messages=({"role": "system", "content": system}, {"role": "user", "content": r["text"]}))
+            for r in picked]
+
+
+def cuad(data_dir: Path, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
+    root = _need(data_dir / "cuad")
+    yes: list[tuple[str, str, str, int, str]] = []
+    no: list[tuple[str, str, str, int, str]] = []
+    for folder in sorted(root.glob("CUAD_*")):
+        kind = folder.name.removeprefix("CUAD_")
+        question = (folder / "base_prompt.txt").read_text(encoding="utf-8").strip().splitlines()[0]
+        with (folder / f"{split}.tsv").open(newline="", encoding="utf-8") as fh:
+            for i, row in enumerate(csv.DictReader(fh, delimiter="\t")):
+                if row["label"] in ("Yes", "No"):
+                    (yes if row["label"] == "Yes" else no).append((kind, question, row["text"], i, row["label"]))
+    rng = random.Random(seed)
+    # Balance Yes and No: each clause type's split leans one way, which would flatter a constant guess.
+    picked = rng.sample(yes, min(n - n // 2, len(yes))) + rng.sample(no, min(n // 2, len(no)))
+    rng.shuffle(picked)
+    return [TaskItem(id=f"cuad-{split}-{kind}-{i}", task="cuad", gold=label, text=f"{kind.replace('_', ' ')}: {clause}",
+                     messages=({"role": "user", "content": f"{question}\n\nClause: {clause}\n\nAnswer Yes or No."},))
+            for kind, question, clause, i, label in picked]
+
+
+def gsm8k(data_dir: Path, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
+    with _need(data_dir / "gsm8k" / f"{split}.jsonl").open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    idx = random.Random(seed).sample(range(len(rows)), min(n, len(rows)))
+    return [TaskItem(id=f"gsm8k-{split}-{i}", task="gsm8k",
+                     gold=rows[i]["answer"].split("####")[-1].strip().replace(",", ""),
+                     text=rows[i]["question"],
+                     messages=({"role": "user", "content": rows[i]["question"] + "\nSolve it step by step in a few "
+                                "short lines, then give the final number after '####'."},))
+            for i in idx]
+
+
+def mmlu(data_dir: Path, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
+    folder = _need(data_dir / "mmlu" / split)
+    pool: list[tuple[str, int, list[str]]] = []
+    for f in sorted(folder.glob(f"*_{split}.csv")):
+        subject = f.name.removesuffix(f"_{split}.csv")
+        with f.open(newline="", encoding="utf-8") as fh:
+            pool.extend((subject, i, row) for i, row in enumerate(csv.reader(fh)) if len(row) == 6)
+    picked = random.Random(seed).sample(pool, min(n, len(pool)))
+    items = []
+    for subject, i, (q, a, b, c, d, ans) in picked:
+        body = f"{q}\nA. {a}\nB. {b}\nC. {c}\nD. {d}"
+        items.append(TaskItem(id=f"mmlu-{split}-{subject}-{i}", task=f"mmlu/{subject}", gold=ans.strip(), text=body,
+                              messages=({"role": "user", "content": f"{body}\nAnswer with the letter only."},)))
+    return items
+
+
+BUILDERS: dict[str, Callable[..., list[TaskItem]]] = {"banking77": banking77, "cuad": cuad, "gsm8k": gsm8k,
+                                                      "mmlu": mmlu}
+
+
+def build(task: str, data_dir: Path, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
+    try:
+        builder = BUILDERS[task]
+    except KeyError:
+        raise DataError(f"unknown task {task!r}", hint=f"known: {', '.join(BUILDERS)}") from None
+    return builder(Path(data_dir), n, seed=seed, split=split)
+
+
+def labels_for(task: str, data_dir: Path) -> tuple[str, ...]:
+    return banking77_labels(Path(data_dir)) if task == "banking77" else ()
