@@ -1,0 +1,69 @@
+"""The demo pipeline end to end on a tiny sample with the small models, so CI keeps the main job working."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from smallfirst.config import ModelSpec, load_settings
+from smallfirst.demo.pipeline import run_demo
+from smallfirst.demo.run import SCENARIOS, DemoPlan
+from smallfirst.store.db import get_engine
+from smallfirst.store.requests import list_requests
+from tests.conftest import DATA, TEST_MODEL
+
+ROOT = Path(__file__).resolve().parents[1]
+MIX = {"banking77": 2, "cuad": 2, "mmlu": 2, "gsm8k": 1}
+
+
+@pytest.fixture
+def plan(tmp_path: Path) -> DemoPlan:
+    return DemoPlan(workload=ROOT / "data/workload/mixed.jsonl", outcomes=ROOT / "data/outcomes/local-ladder.jsonl",
+                    econ_config=ROOT / "examples/economics.toml", data_dir=DATA, out_dir=tmp_path / "report",
+                    run_dir=tmp_path / "run", mix=MIX)
+
+
+def test_demo_serves_four_scenarios_grades_and_reports(plan: DemoPlan, llama_server: str) -> None:
+    settings = load_settings(models={"smol-http": ModelSpec(
+        backend="openai", base_url=llama_server, model=TEST_MODEL, pricing="manual",
+        input_usd_per_mtok=Decimal("0.15"), output_usd_per_mtok=Decimal("0.60"))})
+    lines: list[str] = []
+    result = run_demo(settings, plan, small=TEST_MODEL, large="smol-http",
+                      learn_from=("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"), log=lines.append,
+                      specialist_limit=1500)
+    n = sum(MIX.values())
+    assert len(result.items) == n
+    rows = list_requests(get_engine(f"sqlite:///{plan.run_dir / 'requests.db'}"), source="demo")
+    assert sorted({r.tag for r in rows}) == sorted(SCENARIOS)
+    assert all(sum(r.tag == s for r in rows) == n for s in SCENARIOS)
+    assert all(r.status == "ok" and r.quality is not None for r in rows)
+    # LLM-only and SLM-only each use exactly their one model; the specialised scenario uses the classifiers
+    assert result.models_used("LLM-only") == {"smol-http": n}
+    assert result.models_used("SLM-only") == {TEST_MODEL: n}
+    assert set(result.models_used("hybrid+specialised")) & {"banking77-intent", "cuad-clause"}
+    assert any(r.policy == "hybrid" and r.score is not None for r in rows)
+    assert result.memo_hits > 0, "scenarios sharing a (model, prompt) must reuse its measured completion"
+    html = result.files.html.read_text()
+    assert "value created" in html.lower() and "value captured" in html.lower()
+    assert any("hybrid router" in line for line in lines)
+    names = {r.name for r in result.report.results}
+    assert set(SCENARIOS) <= names
+
+    # A second run of the same plan resumes: nothing is served again.
+    again = run_demo(settings, plan, small=TEST_MODEL, large="smol-http",
+                     learn_from=("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"), specialist_limit=1500)
+    rows_after = list_requests(get_engine(f"sqlite:///{plan.run_dir / 'requests.db'}"), source="demo")
+    assert len(rows_after) == len(rows)
+    assert again.quality("SLM-only") == result.quality("SLM-only")
+
+
+def test_demo_refuses_a_run_folder_holding_another_run(plan: DemoPlan, tmp_path: Path) -> None:
+    from smallfirst.errors import DataError
+
+    plan.run_dir.mkdir(parents=True)
+    (plan.run_dir / "run.json").write_text('{"signature": "something-else"}')
+    with pytest.raises(DataError, match="--fresh"):
+        run_demo(load_settings(), plan, small=TEST_MODEL, large=TEST_MODEL,
+                 learn_from=("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"))
