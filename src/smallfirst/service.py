@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from smallfirst.config import Settings, load_settings
+from smallfirst.config import ModelSpec, Settings, load_settings
 from smallfirst.costs.ledger import Ledger
 from smallfirst.costs.prices import Price
 from smallfirst.costs.records import Cost
@@ -24,6 +24,9 @@ from smallfirst.models.registry import ModelPool, resolve
 from smallfirst.redact import redact
 from smallfirst.routing.records import Decision
 from smallfirst.store.records import RequestRecord
+
+
+_SPEC_TTL_S = 5.0
 
 
 class RoutingPolicy(Protocol):
@@ -41,7 +44,8 @@ class Escalating(Protocol):
 
     def decide(self, prompt: str, task: str | None = None) -> Decision: ...
 
-    def accept(self, completion: Completion, prompt: str, task: str | None = None) -> tuple[bool, float, str]: ...
+    def accept(self, completion: Completion, prompt: str,
+               task: str | None = None) -> tuple[bool, float, str] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,17 @@ class Service:
         #: called after each logged request; the gateway hooks metrics and budgets here
         self.observers: list[Callable[[RequestRecord], None]] = []
         self._calls: Any = None
+        self._specs: dict[str, tuple[ModelSpec, float]] = {}
         self._writer: Any = None
+
+    def resolve(self, name: str) -> ModelSpec:
+        """``registry.resolve``, remembered for a few seconds: it scans the home for registered tiers, and
+        the gateway asks several times per request."""
+        now = time.monotonic()
+        hit = self._specs.get(name)
+        if hit is None or now - hit[1] > _SPEC_TTL_S:
+            hit = self._specs[name] = (resolve(name, self.settings), now)
+        return hit[0]
 
     @property
     def engine(self) -> Any:
@@ -107,7 +121,7 @@ class Service:
     def decide(self, requested: str, messages: Sequence[Message], task: str | None = None) -> Decision:
         policy = self.policies.get(requested)
         if policy is None:
-            resolve(requested, self.settings)  # raises UnknownModelError naming the known ones
+            self.resolve(requested)  # raises UnknownModelError naming the known ones
             return Decision(model=requested, policy="direct", reason="model named in the request")
         return policy.decide(prompt_text(messages), task)
 
@@ -169,7 +183,7 @@ class Service:
 
     def _complete_with_fallbacks(self, decision: Decision, messages: Sequence[Message],
                                  params: dict[str, Any]) -> tuple[Completion, Decision]:
-        chain = [decision.model, *resolve(decision.model, self.settings).fallbacks]
+        chain = [decision.model, *self.resolve(decision.model).fallbacks]
         tried: list[str] = []
         last: UpstreamError | None = None
         for name in chain:
@@ -188,18 +202,14 @@ class Service:
     def _cascade(self, policy: Escalating, decision: Decision, messages: Sequence[Message], ctx: RequestContext,
                  params: dict[str, Any]) -> Answer:
         first, _ = self._complete_with_fallbacks(decision, messages, {**params, "logprobs": True})
-        ok, confidence, why = policy.accept(first, prompt_text(messages), ctx.task)
-        if ok:
-            accepted = Decision(model=first.model, policy=policy.name, score=confidence,
-                                threshold=decision.threshold, reason=why)
-            return self._priced(first, accepted)
-        escalated = Decision(model=policy.large, policy=policy.name, score=confidence, threshold=decision.threshold,
-                             attempted=(first.model,), reason=why)
-        second, escalated = self._complete_with_fallbacks(escalated, messages, params)
+        judged = _judge(policy, decision, first, messages, ctx)
+        if isinstance(judged, Decision):
+            return self._priced(first, judged)
+        second, escalated = self._complete_with_fallbacks(judged[0], messages, params)
         return self._escalated(first, second, escalated)
 
     def _escalated(self, first: Completion, second: Completion, escalated: Decision) -> Answer:
-        wasted = self.ledger.price_usage(first.model, resolve(first.model, self.settings), first.usage,
+        wasted = self.ledger.price_usage(first.model, self.resolve(first.model), first.usage,
                                          first.wall_seconds)
         combined = Completion(model=second.model, text=second.text, finish_reason=second.finish_reason,
                               usage=second.usage, wall_seconds=first.wall_seconds + second.wall_seconds,
@@ -270,7 +280,7 @@ class Service:
                 answer = await self._acascade(policy, decision, messages, ctx, params)  # type: ignore[arg-type]
                 yield Chunk(answer.completion.text)
             else:
-                chain = [decision.model, *resolve(decision.model, self.settings).fallbacks]
+                chain = [decision.model, *self.resolve(decision.model).fallbacks]
                 tried: list[str] = []
                 last: UpstreamError | None = None
                 final: Completion | None = None
@@ -306,7 +316,7 @@ class Service:
 
     async def _acomplete_with_fallbacks(self, decision: Decision, messages: Sequence[Message],
                                         params: dict[str, Any]) -> tuple[Completion, Decision]:
-        chain = [decision.model, *resolve(decision.model, self.settings).fallbacks]
+        chain = [decision.model, *self.resolve(decision.model).fallbacks]
         tried: list[str] = []
         last: UpstreamError | None = None
         for name in chain:
@@ -325,18 +335,14 @@ class Service:
     async def _acascade(self, policy: Escalating, decision: Decision, messages: Sequence[Message],
                         ctx: RequestContext, params: dict[str, Any]) -> Answer:
         first, _ = await self._acomplete_with_fallbacks(decision, messages, {**params, "logprobs": True})
-        ok, confidence, why = policy.accept(first, prompt_text(messages), ctx.task)
-        if ok:
-            accepted = Decision(model=first.model, policy=policy.name, score=confidence,
-                                threshold=decision.threshold, reason=why)
-            return self._priced(first, accepted)
-        escalated = Decision(model=policy.large, policy=policy.name, score=confidence,
-                             threshold=decision.threshold, attempted=(first.model,), reason=why)
-        second, escalated = await self._acomplete_with_fallbacks(escalated, messages, params)
+        judged = _judge(policy, decision, first, messages, ctx)
+        if isinstance(judged, Decision):
+            return self._priced(first, judged)
+        second, escalated = await self._acomplete_with_fallbacks(judged[0], messages, params)
         return self._escalated(first, second, escalated)
 
     def _priced(self, completion: Completion, decision: Decision, extra: Price | None = None) -> Answer:
-        spec = resolve(completion.model, self.settings)
+        spec = self.resolve(completion.model)
         cost = self.ledger.price(completion.model, spec, completion, extra=extra)
         return Answer(request_id=str(uuid.uuid4()), completion=completion, decision=decision, cost=cost)
 
@@ -399,3 +405,23 @@ def _fell_back(decision: Decision, name: str, tried: list[str], last: UpstreamEr
     return Decision(model=name, policy=decision.policy, score=decision.score, threshold=decision.threshold,
                     attempted=(*decision.attempted, *tried),
                     reason=f"{decision.reason}; fell back from {', '.join(tried)} ({last})")
+
+
+def _judge(policy: Escalating, decision: Decision, first: Completion, messages: Sequence[Message],
+           ctx: RequestContext) -> Decision | tuple[Decision]:
+    """The decision to keep ``first``, or (as a 1-tuple) the decision to escalate to.
+
+    ``accept`` may return None where the policy does not judge this answer (it was not a first attempt);
+    ``escalate`` (optional) names the model to escalate to, else the policy's ``large``."""
+    prompt = prompt_text(messages)
+    verdict = policy.accept(first, prompt, ctx.task)
+    if verdict is None:
+        return decision
+    ok, confidence, why = verdict
+    if ok:
+        return Decision(model=first.model, policy=policy.name, score=confidence, threshold=decision.threshold,
+                        reason=why)
+    escalate = getattr(policy, "escalate", None)
+    target = escalate(prompt, ctx.task).model if escalate else policy.large
+    return (Decision(model=target, policy=policy.name, score=confidence, threshold=decision.threshold,
+                     attempted=(first.model,), reason=why),)

@@ -1,8 +1,9 @@
 """One model call from async code, under the circuit breaker.
 
-Endpoints (``backend = "openai"``) use the model's pooled async client. Everything else runs on the model's
-worker thread; its chunks cross to the event loop through an asyncio queue, and a cancelled caller (a client
-that hung up) sets a flag the worker checks between tokens, which closes the generator and frees the model.
+Endpoints (``backend = "openai"``) use one pooled async HTTP client each (``endpoint.py``). Everything else
+runs on the model's worker thread; its chunks cross to the event loop through an asyncio queue, and a
+cancelled caller (a client that hung up) sets a flag the worker checks between tokens, which closes the
+generator and frees the model.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from smallfirst.config import Settings
 from smallfirst.dispatch.circuit import CircuitBreaker
+from smallfirst.dispatch.endpoint import Endpoint
 from smallfirst.dispatch.workers import Workers
 from smallfirst.errors import UpstreamError
 from smallfirst.models.records import Chunk, Completion, Message
@@ -41,15 +43,21 @@ class AsyncCalls:
         self.pool = pool
         self.workers = workers or Workers(s.workers_per_model, s.queue_size, s.overload_retry_after_s)
         self.breaker = breaker or CircuitBreaker(s.circuit_failures, s.circuit_cooldown_s)
+        self._endpoints: dict[str, Endpoint | None] = {}
 
-    def is_endpoint(self, name: str) -> bool:
-        return resolve(name, self.settings).backend == "openai"
+    def endpoint(self, name: str) -> Endpoint | None:
+        """The pooled HTTP client for an endpoint model, or None for a model that runs here."""
+        if name not in self._endpoints:
+            spec = resolve(name, self.settings)
+            self._endpoints[name] = Endpoint(name, spec) if spec.backend == "openai" else None
+        return self._endpoints[name]
 
     async def complete(self, name: str, messages: Sequence[Message], params: dict[str, Any]) -> Completion:
         self.breaker.check(name)
         try:
-            if self.is_endpoint(name):
-                completion: Completion = await self.pool.get(name).acomplete(messages, **params)  # type: ignore[attr-defined]
+            endpoint = self.endpoint(name)
+            if endpoint is not None:
+                completion = await endpoint.complete(messages, params)
             else:
                 completion = await self._local_complete(name, messages, params)
         except UpstreamError as exc:
@@ -64,9 +72,9 @@ class AsyncCalls:
     ) -> AsyncIterator[Chunk]:
         """Text chunks, then a last chunk holding the Completion."""
         self.breaker.check(name)
+        endpoint = self.endpoint(name)
         source = (
-            self.pool.get(name).astream(messages, **params)
-            if self.is_endpoint(name)  # type: ignore[attr-defined]
+            endpoint.stream(messages, params) if endpoint is not None
             else self._local_stream(name, messages, params)
         )
         try:

@@ -1,0 +1,178 @@
+"""What the gateway adds to a request: the same chat completion sent straight to a real llama_cpp.server and
+through `smallfirst serve` in front of it, in the same run, on loopback.
+
+SmolLM2 with max_tokens=1 keeps model time small, so the difference is the gateway: parsing, routing,
+pricing against the baseline, the request-log row (written on a background thread), and the second HTTP hop.
+At concurrency 1 the two sides alternate request by request, so drift in machine load hits both equally; at
+concurrency 32 each side runs as one burst. Both servers and the client share this machine's cores.
+
+    python benchmarks/gateway_overhead.py --requests 200 --burst 320
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+MODEL = "smollm2-135m"
+BODY = {"messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 1, "temperature": 0}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args[:3]} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout}s")
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
+
+
+def sequential(client: httpx.Client, direct: str, gateway: str, n: int) -> tuple[list[float], list[float]]:
+    d, g = [], []
+    for i in range(n):
+        for url, out, model in ((direct, d, MODEL), (gateway, g, "smol-http"))[:: 1 if i % 2 else -1]:
+            start = time.perf_counter()
+            r = client.post(url, json={**BODY, "model": model})
+            out.append(time.perf_counter() - start)
+            r.raise_for_status()
+    return d, g
+
+
+async def burst(url: str, model: str, total: int, concurrency: int) -> tuple[list[float], float]:
+    times: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+        queue = list(range(total))
+
+        async def worker() -> None:
+            while queue:
+                queue.pop()
+                start = time.perf_counter()
+                r = await client.post(url, json={**BODY, "model": model})
+                times.append(time.perf_counter() - start)
+                r.raise_for_status()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return times, total / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=200, help="requests per side at concurrency 1")
+    ap.add_argument("--burst", type=int, default=320, help="requests per side at concurrency 32")
+    ap.add_argument("--concurrency", type=int, default=32)
+    args = ap.parse_args()
+
+    from smallfirst.config import load_settings
+    from smallfirst.models import catalog, files
+
+    model_path = files.pull(catalog.entry(MODEL), load_settings().cache_dir)
+    home = Path(tempfile.mkdtemp(prefix="sf-bench-"))
+    up_port, gw_port = free_port(), free_port()
+    upstream = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(up_port),
+            "--n_ctx",
+            "512",
+            "--n_threads",
+            "1",
+            "--model_alias",
+            MODEL,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    (home / "config.toml").write_text(
+        f'[models.smol-http]\nbackend = "openai"\nbase_url = "http://127.0.0.1:{up_port}/v1"\n'
+        f'model = "{MODEL}"\npricing = "manual"\ninput_usd_per_mtok = 0.1\noutput_usd_per_mtok = 0.2\n'
+        "max_retries = 0\n"
+    )
+    env = {**os.environ, "SMALLFIRST_HOME": str(home)}
+    gateway = subprocess.Popen(
+        [str(Path(sys.executable).with_name("smallfirst")), "serve", "--port", str(gw_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{up_port}/v1/models", upstream)
+        wait_http(f"http://127.0.0.1:{gw_port}/health", gateway)
+        direct = f"http://127.0.0.1:{up_port}/v1/chat/completions"
+        through = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
+        with httpx.Client(timeout=120) as client:
+            sequential(client, direct, through, 20)  # warm both: connections, model, first-call imports
+            d1, g1 = sequential(client, direct, through, args.requests)
+        d32, d_rps = asyncio.run(burst(direct, MODEL, args.burst, args.concurrency))
+        g32, g_rps = asyncio.run(burst(through, "smol-http", args.burst, args.concurrency))
+    finally:
+        for proc in (gateway, upstream):
+            proc.terminate()
+            proc.wait(timeout=20)
+
+    ms = 1000.0
+    print(
+        f"\ngateway overhead: SmolLM2 behind llama_cpp.server, max_tokens=1, loopback, {os.cpu_count()} cores"
+    )
+    print(
+        f"{'concurrency':>11} | {'direct p50':>10} {'direct p99':>10} | {'gateway p50':>11} "
+        f"{'gateway p99':>11} | {'added p50':>9} {'added p99':>9} | {'direct rps':>10} {'gateway rps':>11}"
+    )
+    print("-" * 112)
+    for c, d, g, drps, grps in ((1, d1, g1, None, None), (args.concurrency, d32, g32, d_rps, g_rps)):
+        if drps is None:
+            drps, grps = 1 / statistics.mean(d), 1 / statistics.mean(g)
+        print(
+            f"{c:>11} | {pct(d, 50) * ms:>8.2f}ms {pct(d, 99) * ms:>8.2f}ms | {pct(g, 50) * ms:>9.2f}ms "
+            f"{pct(g, 99) * ms:>9.2f}ms | {(pct(g, 50) - pct(d, 50)) * ms:>7.2f}ms "
+            f"{(pct(g, 99) - pct(d, 99)) * ms:>7.2f}ms | {drps:>10.1f} {grps:>11.1f}"
+        )
+    added = (pct(g1, 50) - pct(d1, 50)) * ms
+    paired = statistics.median(g - d for g, d in zip(g1, d1, strict=True)) * ms
+    print(
+        f"\nadded latency at concurrency 1: p50 {added:.2f} ms "
+        f"(median of paired differences {paired:.2f} ms); goal <= 2 ms: {'met' if added <= 2 else 'NOT met'}"
+    )
+    print(
+        "anchors: LiteLLM publishes its proxy's own overhead figures (docs: 'Benchmarks'); Bifrost, a "
+        "gateway in Go, claims ~11 us added per request.\nsmallfirst is a Python (FastAPI/uvicorn) gateway "
+        "that also routes, prices and logs every request; compare the added p50 above with those."
+    )
+
+
+if __name__ == "__main__":
+    main()
