@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from smallfirst.routing.ensemble import EnsembleRouter
 from smallfirst.routing.learned import LearnedRouter
 from smallfirst.routing.mf import MatrixFactorisationRouter
 from smallfirst.routing.registry import register_router
@@ -16,3 +17,4 @@ register_router("logistic", partial(LearnedRouter, head="logistic"))
 register_router("gbm", partial(LearnedRouter, head="gbm"))
 register_router("knn", partial(LearnedRouter, head="knn", features=("static",)))
 register_router("mf", MatrixFactorisationRouter)
+register_router("ensemble", EnsembleRouter)

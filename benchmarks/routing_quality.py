@@ -1,0 +1,75 @@
+"""Routing quality on RouteLLM's MMLU and GSM8K outcomes (Mixtral-8x7B weak, GPT-4 strong).
+
+5-fold cross-fitting (seed 0), contaminated prompts excluded by their ``eval_prompt``. Prints one line
+per router (APGR, CPT(50%), decision latency at batch 1, throughput at batch 64) and writes Markdown,
+CSV and PNG under ``--out``. Embeddings are cached under ``~/.cache/smallfirst`` so reruns are fast.
+
+    PYTHONPATH=src python benchmarks/routing_quality.py [--data ../shared/data] [--out bench-out/routing]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from smallfirst.evaluate import report
+from smallfirst.evaluate.loaders import load_routellm_gsm8k, load_routellm_mmlu
+from smallfirst.evaluate.run import evaluate, parse_spec
+from smallfirst.routing.features import shared_cache
+
+SPECS = [
+    "random=random",
+    "subject-prior=rules",
+    "logistic-static+subject=logistic:features=static+task,C=0.3",
+    "ensemble-static+subject=ensemble",
+    "logistic-static=logistic:features=static,C=0.3,tasks=no",
+    "knn50-static=knn:features=static,k=50,tasks=no",
+    "ensemble-static=ensemble:tasks=no",
+    "mf-static+subject=mf:features=static+task",
+    "gbm-static+subject=gbm:features=static+task,max_iter=100",
+    "logistic-hash+subject=logistic:features=hash+task,C=1.0",
+]
+MINILM = ["logistic-minilm+subject=logistic:features=minilm+task,C=0.3",
+          "knn50-minilm=knn:features=minilm,k=50,tasks=no"]
+
+
+def _fmt(x: float) -> str:
+    return "nan" if math.isnan(x) else f"{x:.3f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=None, help="folder holding routellm/ (default ../shared/data)")
+    ap.add_argument("--out", default="bench-out/routing")
+    ap.add_argument("--minilm", action="store_true", help="also MiniLM int8 embeddings (slow to encode once)")
+    ap.add_argument("--only", nargs="*", help="labels to run")
+    args = ap.parse_args()
+    out = Path(args.out)
+    mmlu, gsm = load_routellm_mmlu(args.data), load_routellm_gsm8k(args.data)
+    print(f"MMLU {len(mmlu)} prompts, GSM8K {len(gsm)} prompts after decontamination")
+    encoders = ["static"] + (["minilm"] if args.minilm else [])
+    for enc in encoders:  # warm the disk cache so the cross-fitted runs never wait on an encoder
+        shared_cache(enc, disk=True).encode(list(mmlu.prompts) + list(gsm.prompts))
+    specs = [parse_spec(s) for s in SPECS + (MINILM if args.minilm else [])]
+    if args.only:
+        specs = [s for s in specs if s.label in args.only]
+    runs = {"mmlu": (mmlu, None, True), "gsm8k": (gsm, None, False), "mmlu-to-gsm8k": (mmlu, gsm, False)}
+    for name, (train, test, latency) in runs.items():
+        results = evaluate(specs, train, test=test, latency=latency)
+        for r in results:
+            lat = "" if r.latency_ms is None else \
+                f"  latency {r.latency_ms:.2f} ms  {r.throughput_64:.0f}/s@64"
+            print(f"[{name}] {r.name:<28} APGR {_fmt(r.apgr)}  CPT(50%) {r.cpt50:.1%}  "
+                  f"APGR-deciles {_fmt(r.apgr_deciles)}{lat}", flush=True)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{name}.md").write_text(report.markdown_table(results), encoding="utf-8")
+        report.write_csv(results, out / f"{name}.csv")
+        report.plot_share(results, out / f"{name}-share.png", f"{name}: quality vs strong-call share")
+        report.plot_cost(results, out / f"{name}-cost.png", f"{name}: quality vs cost")
+    c = results[0].curve
+    print(f"weak {c.weak:.3f} strong {c.strong:.3f}")
+
+
+if __name__ == "__main__":
+    main()
