@@ -1,0 +1,96 @@
+"""`smallfirst eval` (routers over outcome data, cross-fitted) and `smallfirst route fit` (a policy file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from smallfirst.cli.output import console
+
+#: The routers of the goal table (benchmarks/routing_quality.py runs the same specs).
+GOAL_ROUTERS = ["random=random", "subject-prior=rules",
+                "logistic-static+subject=logistic:features=static+task,C=0.3",
+                "logistic-static=logistic:features=static,C=0.3,tasks=no",
+                "knn50-static=knn:features=static,k=50,tasks=no"]
+
+route_app = typer.Typer(help="Fit routing policies that `ask --model auto` and the gateway serve.",
+                        no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)
+    app.add_typer(route_app, name="route")
+
+
+def eval_command(
+    outcomes: str = typer.Option("routellm-mmlu", "--outcomes",
+                                 help="routellm-mmlu, routellm-gsm8k or a JSONL/CSV file."),
+    router: list[str] = typer.Option(None, "--router", "-r",
+                                     help="Spec LABEL=NAME:key=value,...; repeatable (default: the goal table)."),
+    test: str = typer.Option(None, "--test", help="Fit on --outcomes, evaluate on this set (transfer)."),
+    folds: int = typer.Option(5, help="Cross-fitting folds."),
+    seed: int = typer.Option(0, help="Fold seed."),
+    latency: bool = typer.Option(True, help="Measure decision latency (batch 1) and throughput (batch 64)."),
+    data_dir: Path = typer.Option(None, help="Folder holding routellm/ (default: $SMALLFIRST_DATA, ../shared/data)."),
+    out: Path = typer.Option(Path("reports/eval"), "--out", "-o", help="Folder for Markdown, CSV and PNG."),
+) -> None:
+    """Evaluate routers on outcome data: APGR, CPT, AIQ, cost cut at 95% quality; tables and plots."""
+    from rich.progress import Progress
+
+    from smallfirst.evaluate import report
+    from smallfirst.evaluate.loaders import load_outcomes
+    from smallfirst.evaluate.run import evaluate, parse_spec
+
+    specs = [parse_spec(s) for s in (router or GOAL_ROUTERS)]
+    train = load_outcomes(outcomes, data_dir=data_dir)
+    held = load_outcomes(test, data_dir=data_dir) if test else None
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("routers", total=len(specs))
+
+        def step(label: str) -> None:
+            bar.update(task, description=f"evaluating {label}", completed=[s.label for s in specs].index(label))
+
+        results = evaluate(specs, train, test=held, k=folds, seed=seed, latency=latency, progress=step)
+    table = report.markdown_table(results)
+    console.print(table)
+    stem = Path(outcomes).stem + (f"-to-{Path(test).stem}" if test else "")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.md").write_text(table, encoding="utf-8")
+    report.write_csv(results, out / f"{stem}.csv")
+    report.plot_share(results, out / f"{stem}-share.png", f"{stem}: quality vs strong-call share")
+    report.plot_cost(results, out / f"{stem}-cost.png", f"{stem}: quality vs cost")
+    console.print(f"wrote {out}/{stem}.md, .csv, -share.png, -cost.png")
+
+
+@route_app.command("fit")
+def route_fit(
+    router: str = typer.Option("logistic:features=static+task,C=0.3", "--router",
+                               help="Router spec NAME:key=value."),
+    outcomes: str = typer.Option(..., "--outcomes", help="routellm-mmlu, routellm-gsm8k or a JSONL/CSV file."),
+    target: str = typer.Option("share=0.3", "--target", help="share=0.3, quality=0.95 or budget=2.5 (USD/1k)."),
+    models: str = typer.Option(None, "--models", help="Serving names WEAK,STRONG (default: the outcome models)."),
+    costs: str = typer.Option(None, "--costs", help="WEAK_USD,STRONG_USD per request, for a budget target."),
+    folds: int = typer.Option(5, help="Calibrate on cross-fitted scores with this many folds."),
+    data_dir: Path = typer.Option(None, help="Folder holding routellm/."),
+    out: Path = typer.Option(Path("policy.json"), "--out", "-o", help="Policy file to write."),
+) -> None:
+    """Fit a router, calibrate its threshold to a target on held-out scores, and save the policy."""
+    from smallfirst.evaluate.crossfit import cross_fit_scores
+    from smallfirst.evaluate.loaders import load_outcomes
+    from smallfirst.evaluate.run import parse_spec
+    from smallfirst.routing.calibrate import calibrate, parse_target
+    from smallfirst.routing.policy import ThresholdPolicy
+    from smallfirst.routing.policy_store import save_policy
+
+    spec = parse_spec(router)
+    data = load_outcomes(outcomes, data_dir=data_dir)
+    cost_pair = tuple(float(x) for x in costs.split(",")) if costs else None
+    goal = parse_target(target, cost_pair)  # type: ignore[arg-type]
+    scores = cross_fit_scores(spec.make, data, k=folds, use_tasks=spec.use_tasks)
+    cal = calibrate(scores, data, goal)
+    fitted = spec.make().fit(data)
+    names = tuple(models.split(",")) if models else (data.models[0], data.models[-1])
+    save_policy(ThresholdPolicy(fitted, cal.threshold, names, target=str(goal)), out)
+    console.print(f"{out}: threshold {cal.threshold:.4f} -> strong share {cal.share:.1%}, quality {cal.quality:.3f}"
+                  f" ({goal})")
