@@ -1,0 +1,71 @@
+import json
+
+import numpy as np
+import pytest
+
+from smallfirst.errors import DataError
+from smallfirst.evaluate import outcomes as oc
+from smallfirst.evaluate.loaders import default_data_dir, load_outcomes, load_routellm_gsm8k, load_routellm_mmlu
+
+needs_data = pytest.mark.skipif(not (default_data_dir() / "routellm").is_dir(), reason="shared data not present")
+
+
+@needs_data
+def test_mmlu_loader_drops_contaminated_prompts_by_eval_prompt():
+    full = load_routellm_mmlu(exclude_contaminated=False)
+    clean = load_routellm_mmlu()
+    assert len(full) == 14042 and len(clean) == 14037
+    contaminated = {json.loads(line)["eval_prompt"]
+                    for line in (default_data_dir() / "routellm/mmlu_contaminated_prompts.jsonl").open()}
+    assert not contaminated & set(clean.prompts)
+    assert clean.models[0].startswith("mistralai/") and clean.tasks[0].startswith("mmlu/")
+    assert not clean.graded and set(np.unique(clean.quality)) == {0.0, 1.0}
+
+
+@needs_data
+def test_gsm8k_loader_and_named_sets():
+    g = load_routellm_gsm8k()
+    assert len(g) == 1307 and g.quality.shape == (1307, 2)
+    assert len(load_outcomes("routellm-gsm8k")) == 1307
+
+
+def test_unknown_set_names_the_known_ones():
+    with pytest.raises(DataError, match="routellm-mmlu"):
+        load_outcomes("no-such-set")
+
+
+def test_csv_missing_prompt_column(tmp_path):
+    p = tmp_path / "o.csv"
+    p.write_text("id,question,a,b\n1,x,1,0\n")
+    with pytest.raises(DataError, match="missing column 'prompt'"):
+        oc.load(p)
+
+
+def test_unknown_model_is_named(tmp_path):
+    p = tmp_path / "o.jsonl"
+    p.write_text(json.dumps({"prompt": "x", "results": {"a": 1, "zz": 0}}) + "\n")
+    with pytest.raises(DataError, match="unknown models \\['zz'\\]"):
+        oc.load(p, models=["a", "b"])
+
+
+def test_mixed_score_types_are_refused(tmp_path):
+    p = tmp_path / "o.jsonl"
+    p.write_text(json.dumps({"prompt": "x", "results": {"a": {"quality": True}, "b": {"quality": 7}}}) + "\n")
+    with pytest.raises(DataError, match="mixes binary and graded"):
+        oc.load(p)
+
+
+def test_empty_dataset_is_refused(tmp_path):
+    p = tmp_path / "o.jsonl"
+    p.write_text("")
+    with pytest.raises(DataError, match="empty"):
+        oc.load(p)
+
+
+def test_graded_scores_round_trip(tmp_path):
+    recs = [{"id": "1", "prompt": "x", "results": {"a": {"quality": 3}, "b": {"quality": 9, "cost_usd": 0.01}}},
+            {"id": "2", "prompt": "y", "results": {"a": {"quality": 5}, "b": {"quality": 8}}}]
+    o = oc.from_records(recs)
+    assert o.graded and o.quality.tolist() == [[3, 9], [5, 8]]
+    back = oc.load(oc.save(o, tmp_path / "o.jsonl"))
+    assert back.quality.tolist() == o.quality.tolist() and back.cost_usd[0, 1] == pytest.approx(0.01)

@@ -1,0 +1,146 @@
+from functools import cache
+
+import numpy as np
+import pytest
+
+from smallfirst.errors import ConfigError, NotFittedError
+from smallfirst.evaluate.loaders import default_data_dir, load_routellm_mmlu
+from smallfirst.models.records import Completion, TokenLogprob, Usage
+from smallfirst.routing.base import Router
+from smallfirst.routing.cascade import Cascade
+from smallfirst.routing.policy import LadderPolicy, ThresholdPolicy
+from smallfirst.routing.policy_store import load_policy, save_policy
+from smallfirst.routing.registry import make_router, register_router, router_names
+from smallfirst.routing.simple import RandomRouter
+
+pytestmark = pytest.mark.skipif(not (default_data_dir() / "routellm").is_dir(), reason="shared data not present")
+
+# Task and shape features keep these tests free of the encoder download and distillation.
+SPECS = {
+    "random": {}, "rules": {"keywords": {r"\bcalculate\b": 0.2}},
+    "logistic": {"features": ["task", "shape"], "C": 1.0},
+    "gbm": {"features": ["task", "shape"], "max_iter": 5},
+    "knn": {"features": ["shape", "task"], "k": 10},
+    "mf": {"features": ["task", "shape"], "dim": 8, "epochs": 3},
+    "ensemble": {"members": [{"router": "rules"}, {"router": "knn", "features": ["shape"], "k": 10}]},
+}
+
+
+@cache
+def sample():
+    o = load_routellm_mmlu()
+    rows = np.random.default_rng(0).choice(len(o), 600, replace=False)
+    return o.subset(rows)
+
+
+def test_every_builtin_router_is_registered():
+    assert set(SPECS) <= set(router_names())
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_router_refuses_to_score_before_fit(name):
+    with pytest.raises(NotFittedError):
+        make_router(name, **SPECS[name]).score("What is 2+2?")
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_router_scores_one_and_many_consistently(name):
+    o = sample()
+    r = make_router(name, **SPECS[name]).fit(o.subset(range(500)))
+    prompts, tasks = list(o.prompts[500:520]), list(o.tasks[500:520])
+    batch = r.score_batch(prompts, tasks)
+    assert batch.shape == (20,) and np.isfinite(batch).all()
+    if name != "random":
+        assert r.score(prompts[3], tasks[3]) == pytest.approx(batch[3])
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_policy_save_load_round_trip_gives_same_decisions(name, tmp_path):
+    o = sample()
+    r = make_router(name, **SPECS[name]).fit(o.subset(range(500)))
+    pol = ThresholdPolicy(r, 0.1, ("small", "large"), target="share=0.3")
+    path = save_policy(pol, tmp_path / "p.json")
+    back = load_policy(path)
+    assert isinstance(back, ThresholdPolicy) and back.models == ("small", "large") and back.target == "share=0.3"
+    for p, t in zip(o.prompts[500:510], o.tasks[500:510], strict=True):
+        a, b = pol.decide(p, t), back.decide(p, t)
+        if name != "random":
+            assert (a.model, a.score) == (b.model, pytest.approx(b.score))
+        assert b.threshold == 0.1 and b.policy == "auto"
+
+
+def test_unknown_router_names_the_known_ones():
+    with pytest.raises(ConfigError, match="known: .*logistic"):
+        make_router("nope")
+
+
+def test_a_new_router_is_one_registration():
+    class Const(Router):
+        name = "const"
+
+        def _fit(self, outcomes):
+            pass
+
+        def _score_batch(self, prompts, tasks):
+            return np.ones(len(prompts))
+
+    register_router("const", Const)
+    assert make_router("const").fit(sample()).score("x") == 1.0
+
+
+def test_random_router_measures_half_apgr():
+    from smallfirst import tradeoff
+
+    o = load_routellm_mmlu()
+    s = RandomRouter(seed=1).fit(o).score_batch(list(o.prompts))
+    assert tradeoff.apgr(tradeoff.curve(s, o.quality[:, 0], o.quality[:, 1])) == pytest.approx(0.5, abs=0.03)
+
+
+def test_ladder_picks_by_utility_and_needs_quality_estimates():
+    o = sample()
+    r = make_router("logistic", features=["task"]).fit(o)
+    cheap = LadderPolicy(r, ("a", "b"), (0.0, 1.0), cost_weight=10.0)
+    assert cheap.decide(o.prompts[0], o.tasks[0]).model == "a"
+    free = LadderPolicy(r, ("a", "b"), (0.0, 1.0), cost_weight=0.0)
+    assert free.decide(o.prompts[0], o.tasks[0]).model in ("a", "b")
+    with pytest.raises(ConfigError):
+        LadderPolicy(make_router("rules").fit(o), ("a", "b"), (0.0, 1.0))
+
+
+def _completion(model, text, lp):
+    return Completion(model=model, text=text, finish_reason="stop", usage=Usage(5, 2), wall_seconds=0.1,
+                      ttft_seconds=0.05, logprobs=tuple(TokenLogprob("t", v) for v in lp))
+
+
+class FakeModel:
+    kind = "local"
+    context_length = 100
+
+    def __init__(self, name, text, lp):
+        self.name, self.text, self.lp, self.calls = name, text, lp, 0
+
+    def complete(self, messages, **params):
+        self.calls += 1
+        return _completion(self.name, self.text, self.lp)
+
+
+def test_cascade_keeps_confident_small_answer():
+    small, large = FakeModel("s", "4", [-0.1, -0.2]), FakeModel("l", "4", [-0.1])
+    res = Cascade("s", "l", threshold=-0.5).run({"s": small, "l": large}, [{"role": "user", "content": "2+2?"}])
+    assert res.completion.model == "s" and res.wasted == () and large.calls == 0
+
+
+def test_cascade_escalates_and_returns_the_wasted_attempt_for_pricing():
+    small, large = FakeModel("s", "5", [-2.0, -3.0]), FakeModel("l", "4", [-0.1])
+    res = Cascade("s", "l", threshold=-0.5).run({"s": small, "l": large}, [{"role": "user", "content": "2+2?"}])
+    assert res.completion.model == "l" and res.decision.attempted == ("s",)
+    assert [c.model for c in res.wasted] == ["s"] and res.decision.score == pytest.approx(-2.5)
+
+
+def test_cascade_consistency_signal_counts_agreeing_samples(tmp_path):
+    small, large = FakeModel("s", "4", []), FakeModel("l", "4", [])
+    c = Cascade("s", "l", threshold=0.5, signal="consistency", samples=2)
+    res = c.run({"s": small, "l": large}, [{"role": "user", "content": "2+2?"}])
+    assert res.completion.model == "s" and small.calls == 3 and len(res.wasted) == 2
+    back = load_policy(save_policy(c, tmp_path / "c.json"))
+    assert isinstance(back, Cascade) and back.signal == "consistency"
