@@ -6,7 +6,7 @@ import pytest
 
 from smallfirst.config import ModelSpec, load_settings
 from smallfirst.errors import UnknownModelError, UpstreamError
-from smallfirst.routing.defaults import LogprobCascade
+from smallfirst.routing.cascade import Cascade
 from smallfirst.service import RequestContext, Service
 from smallfirst.store.requests import list_requests
 from tests.conftest import TEST_MODEL, free_port
@@ -72,7 +72,7 @@ def test_stream_yields_text_then_the_answer(smollm2_path) -> None:
 
 def test_cascade_escalates_and_counts_the_wasted_attempt(llama_server: str) -> None:
     service = make_service(llama_server)
-    always_escalate = LogprobCascade("strict", TEST_MODEL, "smol-http", threshold=0.0)
+    always_escalate = Cascade(TEST_MODEL, "smol-http", threshold=0.0, name="strict")
     service.policies["strict"] = always_escalate
     answer = service.answer(ASK, "strict", max_tokens=6)
     assert answer.model == "smol-http"
@@ -87,7 +87,7 @@ def test_cascade_escalates_and_counts_the_wasted_attempt(llama_server: str) -> N
 
 def test_cascade_keeps_a_confident_small_answer(smollm2_path) -> None:
     service = make_service()
-    service.policies["lenient"] = LogprobCascade("lenient", TEST_MODEL, "qwen2.5-coder-1.5b", threshold=-100.0)
+    service.policies["lenient"] = Cascade(TEST_MODEL, "qwen2.5-coder-1.5b", threshold=-100.0, name="lenient")
     answer = service.answer(ASK, "lenient", max_tokens=6)
     assert answer.model == TEST_MODEL and answer.decision.attempted == ()
     assert "kept" in answer.decision.reason

@@ -70,7 +70,8 @@ def registered_tiers(settings: Settings) -> dict[str, ModelSpec]:
     for manifest in sorted((settings.home / "specialized").glob("*/tier.json")):
         try:
             data = json.loads(manifest.read_text())
-            out[data.pop("name")] = ModelSpec(**data)
+            name = data.pop("name")
+            out[name] = ModelSpec(**data)
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{manifest} is not a valid tier manifest ({exc})",
                               hint="delete it or run `smallfirst specialize` again") from None

@@ -6,44 +6,19 @@ local model gated on the small model's mean token log-probability.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from smallfirst.models.records import Completion
-from smallfirst.routing.records import Decision
+from smallfirst.routing.cascade import Cascade
 
 if TYPE_CHECKING:
     from smallfirst.config import Settings
 
 
-@dataclass
-class LogprobCascade:
-    """Answer with ``small``; keep the answer when its mean token log-probability clears ``threshold``."""
-
-    name: str
-    small: str
-    large: str
-    threshold: float
-
-    def decide(self, prompt: str, task: str | None = None) -> Decision:
-        return Decision(model=self.small, policy=self.name, threshold=self.threshold,
-                        reason=f"cascade: try {self.small} first")
-
-    def accept(self, completion: Completion, prompt: str, task: str | None = None) -> tuple[bool, float, str]:
-        conf = completion.mean_logprob
-        if conf is None:
-            return False, float("-inf"), f"cascade: {completion.model} gave no log-probabilities; escalated"
-        if conf >= self.threshold:
-            return True, conf, f"cascade: mean logprob {conf:.3f} >= {self.threshold:g}; kept {completion.model}"
-        return False, conf, f"cascade: mean logprob {conf:.3f} < {self.threshold:g}; escalated to {self.large}"
-
-
 def default_policies(settings: Settings) -> dict[str, Any]:
     r = settings.routing
-    cascade = LogprobCascade("cascade", r.small, r.large, r.cascade_threshold)
-    policies: dict[str, Any] = {"cascade": cascade}
-    auto: Any = LogprobCascade("auto", r.small, r.large, r.cascade_threshold)
+    policies: dict[str, Any] = {"cascade": Cascade(r.small, r.large, r.cascade_threshold, name="cascade")}
+    auto: Any = Cascade(r.small, r.large, r.cascade_threshold, name="auto")
     if r.policy:
         path = Path(r.policy).expanduser()
         from smallfirst.routing.policy_store import load_policy
