@@ -94,8 +94,10 @@ def build(name: str, spec: ModelSpec, settings: Settings) -> ClassifierModel:
             hint="set artifact = '<path>' or register it with `smallfirst specialize`",
         )
     clf, info = load_artifact(spec.artifact)
-    if settings.threads:
-        from smallfirst.embeddings.minilm import MiniLMEncoder
+    from smallfirst.embeddings.minilm import MiniLMEncoder
 
-        clf._encoder = MiniLMEncoder(threads=settings.threads)
+    # Load and warm the encoder here, as a GGUF backend loads its weights at build time: the first request's
+    # measured wall time (and so its price) must not include opening the ONNX session.
+    clf._encoder = MiniLMEncoder(threads=spec.n_threads or settings.threads)
+    clf.predict_proba(["warm up"])
     return ClassifierModel(name, clf, info)
