@@ -25,7 +25,6 @@ from smallfirst.redact import redact
 from smallfirst.routing.records import Decision
 from smallfirst.store.records import RequestRecord
 
-
 _SPEC_TTL_S = 5.0
 
 
