@@ -179,6 +179,12 @@ def save_gguf(
     conv = converter or find_converter()
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".lora-") as tmp:
         hf = Path(tmp) / "hf"
+        if getattr(model, "hf_quantizer", None) is not None:
+            # transformers dequantised the GGUF to fp32 on load; its quantizer marker only blocks saving
+            model.hf_quantizer = None
+            model.is_quantized = False
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
         model.save_pretrained(hf, safe_serialization=True)
         tok.save_pretrained(hf)
         part = Path(tmp) / dest.name
