@@ -31,7 +31,7 @@ def test_local_request_is_priced_by_measured_time_and_baseline_by_tokens() -> No
     cost = ledger.price("qwen2.5-coder-0.5b", ModelSpec(backend="gguf", catalog="qwen2.5-coder-0.5b"),
                         completion(seconds=2.0))
     assert cost.amount == hardware_usd_per_second(settings.hardware) * 2
-    assert cost.source == "hardware:laptop"
+    assert cost.source == "hardware:2-core server"
     # gpt-4o list price: $2.50 per MTok in, $10 per MTok out
     assert cost.baseline == Decimal("0.0025") + Decimal("0.001")
     assert cost.saving == cost.baseline - cost.amount

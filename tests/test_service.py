@@ -31,7 +31,7 @@ def test_answer_is_priced_and_logged(smollm2_path) -> None:
     assert rec.id == answer.request_id and rec.status == "ok" and rec.model == TEST_MODEL
     assert rec.prompt_tokens == answer.completion.usage.prompt_tokens
     assert rec.cost_usd == answer.cost.amount.quantize(Decimal("1e-12"))
-    assert rec.baseline_model == "gpt-4o" and rec.price_source == "hardware:laptop"
+    assert rec.baseline_model == "gpt-4o" and rec.price_source == "hardware:2-core server"
     assert rec.task == "chat" and rec.tag == "t" and rec.response == answer.completion.text
 
 

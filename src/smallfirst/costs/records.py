@@ -11,7 +11,7 @@ from decimal import Decimal
 class Cost:
     amount: Decimal
     baseline: Decimal
-    #: e.g. "genai-prices 0.0.48" or "hardware:laptop".
+    #: e.g. "genai-prices 0.0.48" or "hardware:2-core server".
     source: str
     baseline_model: str
     currency: str = "USD"
