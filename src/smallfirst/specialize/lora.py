@@ -196,7 +196,8 @@ def save_gguf(
         if proc.returncode != 0 or not part.exists():
             raise ModelFileError(
                 f"GGUF conversion failed: {proc.stderr.strip()[-800:]}",
-                hint="check that the train extra (gguf, sentencepiece) is installed",
+                hint="unpack the whole vendor/llama.cpp folder of the sdist (the converter imports its "
+                "conversion/ and gguf-py/ siblings) and install the train extra",
             )
         os.replace(part, dest)
     return dest
