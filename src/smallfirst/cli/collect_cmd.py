@@ -32,7 +32,10 @@ def collect(tasks: str = typer.Option("banking77,cuad,gsm8k,mmlu",
             models: str = typer.Option(LADDER, help="Comma-separated models, cheapest first."),
             out: Path = typer.Option(Path("data/outcomes/local-ladder.jsonl"), help="Outcome file to write."),
             data_dir: Path = typer.Option(Path("../shared/data"), help="Folder holding the data sets."),
-            seed: int = typer.Option(0)) -> None:
+            seed: int = typer.Option(0),
+            assemble_only: bool = typer.Option(False, "--assemble-only",
+                                               help="Write what every model has finished; run nothing."),
+            ) -> None:
     """Run the model ladder over labelled items and save graded outcomes (resumes after an interruption)."""
     from smallfirst.service import Service
     from smallfirst.tasks import collect as collect_mod
@@ -44,18 +47,17 @@ def collect(tasks: str = typer.Option("banking77,cuad,gsm8k,mmlu",
         name, _, count = spec.partition(":")
         items += sources.build(name, data_dir, int(count) if count else n, seed=seed,
                                split=TRAIN_SPLITS.get(name, "test"))
-    service = Service(load_settings(), log=False)
-    correct: dict[str, float] = dict.fromkeys(model_list, 0.0)
+    service = None if assemble_only else Service(load_settings(), log=False)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), console=console) as progress:
         bar = progress.add_task("collecting", total=len(items) * len(model_list))
 
         def tick(model: str, item, rec: dict) -> None:
-            correct[model] += rec["quality"] or 0.0
             progress.update(bar, advance=1, description=f"{model} on {item.task.split('/')[0]}")
 
-        outcomes = collect_mod.collect(service, items, model_list, out,
+        outcomes = collect_mod.collect(service, items, model_list, out, assemble_only=assemble_only,
                                        labels=lambda t: sources.labels_for(t, data_dir), on_result=tick)
-    for model in model_list:
-        console.print(f"{model}: {correct[model]:.0f}/{len(items)} correct ({correct[model] / len(items):.1%})")
+    for j, model in enumerate(outcomes.models):
+        right = outcomes.quality[:, j].sum()
+        console.print(f"{model}: {right:.0f}/{len(outcomes)} correct ({right / len(outcomes):.1%})")
     console.print(f"wrote {len(outcomes)} prompts x {len(model_list)} models to {out}")

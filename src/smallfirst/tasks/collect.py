@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from smallfirst.errors import DataError
 from smallfirst.evaluate.outcomes import Outcomes, from_records, save
 from smallfirst.service import RequestContext, Service
 from smallfirst.tasks.grading import extract, grade
@@ -39,13 +40,24 @@ def _load_journal(path: Path) -> dict[tuple[str, str], dict]:
     return done
 
 
-def collect(service: Service, items: Sequence[TaskItem], models: Sequence[str], out: Path, *,
+def collect(service: Service | None, items: Sequence[TaskItem], models: Sequence[str], out: Path, *,
             labels: Callable[[str], tuple[str, ...]] = lambda task: (),
-            on_result: Callable[[str, TaskItem, dict], None] | None = None) -> Outcomes:
-    """Run every model on every item (resuming from the journal), grade, and save the outcome file."""
+            on_result: Callable[[str, TaskItem, dict], None] | None = None,
+            assemble_only: bool = False) -> Outcomes:
+    """Run every model on every item (resuming from the journal), grade, and save the outcome file.
+
+    ``assemble_only`` runs nothing: it writes the items every model has finished and keeps the journal, so
+    a long collection can be used before it ends and resumed afterwards."""
     out.parent.mkdir(parents=True, exist_ok=True)
     journal = journal_path(out)
     done = _load_journal(journal)
+    if assemble_only:
+        complete = [it for it in items if all((it.id, m) in done for m in models)]
+        if not complete:
+            raise DataError(f"no item has results from every model in {journal}",
+                            hint="run collect without --assemble-only first")
+        return _assemble(complete, models, done, out)
+    assert service is not None
     with journal.open("a", encoding="utf-8") as fh:
         for model in models:
             # Model-major and grouped by task: one model in memory at a time, and consecutive prompts share
@@ -69,6 +81,13 @@ def collect(service: Service, items: Sequence[TaskItem], models: Sequence[str], 
                 done[(item.id, model)] = rec
                 if on_result:
                     on_result(model, item, rec)
+    outcomes = _assemble(items, models, done, out)
+    journal.unlink()
+    return outcomes
+
+
+def _assemble(items: Sequence[TaskItem], models: Sequence[str], done: dict[tuple[str, str], dict],
+              out: Path) -> Outcomes:
     records = []
     for item in items:
         results = {}
@@ -80,5 +99,4 @@ def collect(service: Service, items: Sequence[TaskItem], models: Sequence[str], 
                         "results": results})
     outcomes = from_records(records, source=str(out), models=models)
     save(outcomes, out)
-    journal.unlink()
     return outcomes
