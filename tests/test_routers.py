@@ -23,7 +23,14 @@ SPECS = {
     "knn": {"features": ["shape", "task"], "k": 10},
     "mf": {"features": ["task", "shape"], "dim": 8, "epochs": 3},
     "ensemble": {"members": [{"router": "rules"}, {"router": "knn", "features": ["shape"], "k": 10}]},
+    # A spec other than a router's own name says which router it configures.
+    "logistic-tfidf": {"router": "logistic", "features": ["tfidf", "task", "shape"], "C": 1.0},
 }
+
+
+def _make(name):
+    params = dict(SPECS[name])
+    return make_router(params.pop("router", name), **params)
 
 
 @cache
@@ -34,19 +41,19 @@ def sample():
 
 
 def test_every_builtin_router_is_registered():
-    assert set(SPECS) <= set(router_names())
+    assert {s.get("router", n) for n, s in SPECS.items()} <= set(router_names())
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_router_refuses_to_score_before_fit(name):
     with pytest.raises(NotFittedError):
-        make_router(name, **SPECS[name]).score("What is 2+2?")
+        _make(name).score("What is 2+2?")
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_router_scores_one_and_many_consistently(name):
     o = sample()
-    r = make_router(name, **SPECS[name]).fit(o.subset(range(500)))
+    r = _make(name).fit(o.subset(range(500)))
     prompts, tasks = list(o.prompts[500:520]), list(o.tasks[500:520])
     batch = r.score_batch(prompts, tasks)
     assert batch.shape == (20,) and np.isfinite(batch).all()
@@ -57,7 +64,7 @@ def test_router_scores_one_and_many_consistently(name):
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_policy_save_load_round_trip_gives_same_decisions(name, tmp_path):
     o = sample()
-    r = make_router(name, **SPECS[name]).fit(o.subset(range(500)))
+    r = _make(name).fit(o.subset(range(500)))
     pol = ThresholdPolicy(r, 0.1, ("small", "large"), target="share=0.3")
     path = save_policy(pol, tmp_path / "p.json")
     back = load_policy(path)
@@ -67,6 +74,21 @@ def test_policy_save_load_round_trip_gives_same_decisions(name, tmp_path):
         if name != "random":
             assert (a.model, a.score) == (b.model, pytest.approx(b.score))
         assert b.threshold == 0.1 and b.policy == "auto"
+
+
+def test_tfidf_features_match_scikit_learn_and_the_linear_fast_path_matches_the_heads():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from smallfirst.routing.features import TfidfFeatures
+
+    o = sample()
+    train, held = list(o.prompts[:400]), list(o.prompts[400:450])
+    ref = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit(train).transform(held)
+    assert abs(TfidfFeatures().fit(train).transform(held) - ref).max() < 1e-6
+    r = _make("logistic-tfidf").fit(o.subset(range(400)))
+    x = r.featurise(held, list(o.tasks[400:450]))
+    direct = np.stack([h.predict_proba(x)[:, 1] for h in r._heads], axis=1)
+    assert np.allclose(r.predict_quality(held, list(o.tasks[400:450])), direct, atol=1e-5)
 
 
 def test_unknown_router_names_the_known_ones():

@@ -46,6 +46,14 @@ def test_oracle_never_gives_back_quality():
     assert T.apgr(o) == pytest.approx(1.5)
 
 
+def test_oracle_label_router_spends_every_call():
+    o = T.oracle_label_curve(WEAK, STRONG)
+    # points (0, 0.5), (0.5, 1.0), (1, 0.75): area 0.375 + 0.4375 = 0.8125 -> (0.8125 - 0.5) / 0.25
+    assert o.share.tolist() == [0, 0.5, 1.0]
+    assert T.apgr(o) == pytest.approx(1.25)
+    assert T.apgr(o) < T.apgr(T.oracle_curve(WEAK, STRONG))
+
+
 def test_aiq_hand_computed():
     assert T.aiq(np.array([0, 1, 2.0]), np.array([0.5, 0.7, 0.8])) == pytest.approx(0.675)
     # a dearer but worse point is lifted to the best quality reached before it

@@ -10,7 +10,9 @@ from smallfirst.cli.output import console
 
 #: The routers of the goal table (benchmarks/routing_quality.py runs the same specs).
 GOAL_ROUTERS = ["random=random", "subject-prior=rules",
+                "logistic-tfidf+static+subject=logistic:features=tfidf+static+task,C=0.3",
                 "logistic-static+subject=logistic:features=static+task,C=0.3",
+                "logistic-tfidf+static=logistic:features=tfidf+static,C=0.3,tasks=no",
                 "logistic-static=logistic:features=static,C=0.3,tasks=no",
                 "knn50-static=knn:features=static,k=50,tasks=no"]
 
@@ -39,6 +41,7 @@ def eval_command(
     from rich.progress import Progress
 
     from smallfirst.evaluate import report
+    from smallfirst.evaluate.crossfit import oracle_results
     from smallfirst.evaluate.loaders import load_outcomes
     from smallfirst.evaluate.run import evaluate, parse_spec
 
@@ -52,6 +55,7 @@ def eval_command(
             bar.update(task, description=f"evaluating {label}", completed=[s.label for s in specs].index(label))
 
         results = evaluate(specs, train, test=held, k=folds, seed=seed, latency=latency, progress=step)
+    results = results + oracle_results(held if held is not None else train)
     table = report.markdown_table(results)
     console.print(table)
     stem = Path(outcomes).stem + (f"-to-{Path(test).stem}" if test else "")

@@ -12,7 +12,7 @@ from smallfirst.errors import DataError
 from smallfirst.evaluate.outcomes import Outcomes
 from smallfirst.routing.base import Router
 
-__all__ = ["cross_fit_scores", "transfer_scores", "RouterResult", "summarise", "folds"]
+__all__ = ["cross_fit_scores", "transfer_scores", "RouterResult", "summarise", "folds", "oracle_results"]
 
 
 def folds(n: int, k: int = 5, seed: int = 0) -> list[np.ndarray]:
@@ -70,3 +70,18 @@ def summarise(name: str, scores: np.ndarray, outcomes: Outcomes) -> RouterResult
     return RouterResult(name=name, apgr=tradeoff.apgr(c), apgr_deciles=deciles,
                         cpt50=tradeoff.cpt(c, 50), cpt80=tradeoff.cpt(c, 80),
                         cost_reduction_95=tradeoff.cost_reduction_at(c, 0.95), aiq=aiq, curve=c)
+
+
+def _from_curve(name: str, c: tradeoff.Curve) -> RouterResult:
+    return RouterResult(name=name, apgr=tradeoff.apgr(c), apgr_deciles=float("nan"), cpt50=tradeoff.cpt(c, 50),
+                        cpt80=tradeoff.cpt(c, 80), cost_reduction_95=tradeoff.cost_reduction_at(c, 0.95),
+                        aiq=tradeoff.aiq(c.share, c.quality, 0.0, 1.0), curve=c)
+
+
+def oracle_results(outcomes: Outcomes) -> list[RouterResult]:
+    """The two oracle figures in use: the upper bound (RouteLLM's ``get_optimal_accuracy``, which never
+    makes a useless strong call) and a router scored by the true binary strong-wins label, which must
+    spend every call it is given and so ends at the strong model (the 1.12 quoted for MMLU)."""
+    q = outcomes.quality
+    return [_from_curve("oracle (upper bound)", tradeoff.oracle_curve(q[:, 0], q[:, -1])),
+            _from_curve("oracle label router", tradeoff.oracle_label_curve(q[:, 0], q[:, -1]))]

@@ -6,6 +6,7 @@ task labels (the prompt-text-only setting). Example: ``lr=logistic:features=stat
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,10 @@ from smallfirst.routing.base import Router
 from smallfirst.routing.registry import make_router
 
 __all__ = ["RouterSpec", "parse_spec", "evaluate", "measure_latency"]
+
+#: Each latency run gets its own suffix: routers sharing an embedding cache must not reuse an earlier
+#: router's freshly encoded prompts, or every router after the first would time cache hits.
+_RUN = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -68,15 +73,16 @@ def measure_latency(router: Router, prompts: list[str], tasks: list[str] | None,
     """(median ms per decision at batch size 1, prompts per second at ``batch``), featurisation included.
     Prompts are fresh strings so no embedding cache can answer."""
     rng = np.random.default_rng(0)
+    run = next(_RUN)
     idx = rng.choice(len(prompts), size=min(n, len(prompts)), replace=False)
     times = []
     for i in idx:
-        p = prompts[i] + f" #{i}"
+        p = prompts[i] + f" #{run}.{i}"
         t0 = time.perf_counter()
         router.score(p, tasks[i] if tasks else None)
         times.append(time.perf_counter() - t0)
     bidx = rng.choice(len(prompts), size=batch, replace=len(prompts) < batch)
-    bp = [prompts[i] + " ##" for i in bidx]
+    bp = [prompts[i] + f" ##{run}.{j}" for j, i in enumerate(bidx)]
     bt = [tasks[i] for i in bidx] if tasks else None
     t0 = time.perf_counter()
     router.score_batch(bp, bt)

@@ -16,8 +16,8 @@ import numpy as np
 
 from smallfirst.errors import ConfigError
 
-__all__ = ["EmbeddingCache", "make_encoder", "EmbeddingFeatures", "HashingFeatures", "TaskFeatures",
-           "ShapeFeatures", "ENCODERS"]
+__all__ = ["EmbeddingCache", "make_encoder", "EmbeddingFeatures", "HashingFeatures", "TfidfFeatures",
+           "TaskFeatures", "ShapeFeatures", "ENCODERS"]
 
 ENCODERS = ("static", "minilm")
 
@@ -119,6 +119,60 @@ class HashingFeatures:
 
     def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
         return self._vec.transform(list(prompts)).toarray().astype(np.float32)
+
+
+class TfidfFeatures:
+    """TF-IDF of word uni/bi-grams with a vocabulary fitted on the training prompts, kept sparse.
+
+    On RouteLLM MMLU it adds signal the static embedding averages away (specific terms, numbers, option
+    wording): cross-fitted APGR 0.699 -> 0.710 next to static + subject. scikit-learn fits the
+    vocabulary and idf; ``transform`` re-implements its analyser (same tokens, sublinear tf, l2 norm)
+    with dict look-ups, because the vectoriser's own transform costs ~2.5 ms for one prompt."""
+
+    sparse = True
+    _TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+    def __init__(self, ngrams: int = 2, min_df: int = 2) -> None:
+        self.ngrams = ngrams
+        self.min_df = min_df
+        self.vocabulary: dict[str, int] = {}
+        self.idf = np.zeros(0, dtype=np.float32)
+
+    def fit(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> TfidfFeatures:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vec = TfidfVectorizer(ngram_range=(1, self.ngrams), min_df=self.min_df, sublinear_tf=True)
+        vec.fit(list(prompts))
+        self.vocabulary = {k: int(v) for k, v in vec.vocabulary_.items()}
+        self.idf = vec.idf_.astype(np.float32)
+        return self
+
+    def _row(self, text: str) -> dict[int, int]:
+        toks = self._TOKEN.findall(text.lower())
+        counts: dict[int, int] = {}
+        vocab = self.vocabulary
+        for n in range(1, self.ngrams + 1):
+            for i in range(len(toks) - n + 1):
+                j = vocab.get(toks[i] if n == 1 else " ".join(toks[i:i + n]))
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+        return counts
+
+    def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None):
+        import scipy.sparse as sp
+
+        indptr, indices, data = [0], [], []
+        for p in prompts:
+            row = self._row(p)
+            idx = np.fromiter(row, dtype=np.int32, count=len(row))
+            val = (1.0 + np.log(np.fromiter(row.values(), dtype=np.float32, count=len(row)))) * self.idf[idx]
+            norm = float(np.sqrt(val @ val)) or 1.0
+            indices.append(idx)
+            data.append(val / norm)
+            indptr.append(indptr[-1] + len(row))
+        return sp.csr_matrix((np.concatenate(data) if data else np.zeros(0, np.float32),
+                              np.concatenate(indices) if indices else np.zeros(0, np.int32), indptr),
+                             shape=(len(prompts), len(self.idf)), dtype=np.float32)
 
 
 class TaskFeatures:

@@ -20,11 +20,12 @@ from smallfirst.routing.features import (
     HashingFeatures,
     ShapeFeatures,
     TaskFeatures,
+    TfidfFeatures,
 )
 
 __all__ = ["LearnedRouter", "FEATURES", "HEADS"]
 
-FEATURES = ("static", "minilm", "hash", "task", "shape")
+FEATURES = ("static", "minilm", "hash", "tfidf", "task", "shape")
 HEADS = ("logistic", "gbm", "knn")
 
 
@@ -33,6 +34,8 @@ def _featuriser(name: str):
         return EmbeddingFeatures(name)
     if name == "hash":
         return HashingFeatures()
+    if name == "tfidf":
+        return TfidfFeatures()
     if name == "task":
         return TaskFeatures()
     if name == "shape":
@@ -41,7 +44,8 @@ def _featuriser(name: str):
 
 
 class LearnedRouter(Router):
-    """``head``: logistic | gbm | knn. ``features``: any of static, minilm, hash, task, shape."""
+    """``head``: logistic | gbm | knn. ``features``: any of static, minilm, hash, tfidf, task, shape
+    (tfidf is sparse: logistic and knn take it, gbm does not)."""
 
     name = "learned"
 
@@ -54,8 +58,17 @@ class LearnedRouter(Router):
         self._heads: list[Any] = []
         self._train_quality: np.ndarray | None = None
 
-    def featurise(self, prompts: Sequence[str], tasks: Sequence[str] | None) -> np.ndarray:
-        return np.hstack([f.transform(prompts, tasks) for f in self._feats])
+    def _parts(self, prompts: Sequence[str], tasks: Sequence[str] | None) -> list[Any]:
+        return [f.transform(prompts, tasks) for f in self._feats]
+
+    def featurise(self, prompts: Sequence[str], tasks: Sequence[str] | None) -> Any:
+        parts = self._parts(prompts, tasks)
+        if any(getattr(f, "sparse", False) for f in self._feats):
+            import scipy.sparse as sp
+
+            # n-gram vocabularies run to tens of thousands of columns: densifying them would cost GBs.
+            return sp.hstack([sp.csr_matrix(x) for x in parts], format="csr")
+        return np.hstack(parts)
 
     def _fit(self, outcomes: Outcomes) -> None:
         prompts, tasks = list(outcomes.prompts), list(outcomes.tasks)
@@ -66,7 +79,7 @@ class LearnedRouter(Router):
         if p["head"] == "knn":
             from sklearn.neighbors import NearestNeighbors
 
-            self._heads = [NearestNeighbors(n_neighbors=min(p["k"], len(x)), metric="cosine").fit(x)]
+            self._heads = [NearestNeighbors(n_neighbors=min(p["k"], x.shape[0]), metric="cosine").fit(x)]
             self._train_quality = outcomes.quality.copy()
             return
         q = outcomes.quality
@@ -90,6 +103,8 @@ class LearnedRouter(Router):
     def predict_quality(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
         """Estimated quality of every model, shape (n_prompts, n_models)."""
         self.score_batch(prompts[:0], None)  # raises NotFittedError before fit
+        if self.params["head"] == "logistic":
+            return self._linear_quality(self._parts(list(prompts), None if tasks is None else list(tasks)))
         x = self.featurise(list(prompts), None if tasks is None else list(tasks))
         if self.params["head"] == "knn":
             assert self._train_quality is not None
@@ -98,11 +113,29 @@ class LearnedRouter(Router):
         cols = []
         for h in self._heads:
             if isinstance(h, float):
-                cols.append(np.full(len(x), h))
+                cols.append(np.full(x.shape[0], h))
             elif hasattr(h, "predict_proba"):
                 cols.append(h.predict_proba(x)[:, 1])
             else:
                 cols.append(h.predict(x))
+        return np.stack(cols, axis=1)
+
+    def _linear_quality(self, parts: list[Any]) -> np.ndarray:
+        """Linear heads applied block by block: at batch size 1, joining a sparse n-gram block to the
+        dense ones and sklearn's input checks cost more than the dot products themselves."""
+        n = parts[0].shape[0]
+        cols = []
+        for h in self._heads:
+            if isinstance(h, float):
+                cols.append(np.full(n, h))
+                continue
+            coef = np.ravel(h.coef_)
+            z = np.full(n, float(np.ravel(h.intercept_)[0]))
+            start = 0
+            for x in parts:
+                z += np.asarray(x @ coef[start:start + x.shape[1]]).ravel()
+                start += x.shape[1]
+            cols.append(1.0 / (1.0 + np.exp(-z)) if hasattr(h, "predict_proba") else z)
         return np.stack(cols, axis=1)
 
     def _score_batch(self, prompts: list[str], tasks: list[str] | None) -> np.ndarray:
