@@ -15,7 +15,7 @@ from smallfirst.store.requests import list_requests
 from tests.conftest import DATA, TEST_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
-MIX = {"banking77": 2, "cuad": 2, "mmlu": 2, "gsm8k": 1}
+MIX = {"banking77": 2, "cuad": 2, "mmlu": 2}
 
 
 @pytest.fixture

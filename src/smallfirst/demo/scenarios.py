@@ -72,6 +72,18 @@ def _write_jsonl(rows: Sequence[dict], path: Path) -> Path:
     return path
 
 
+def _stratified(rows: list[dict], limit: int) -> list[dict]:
+    """At most ``limit`` rows, the same number from every label, so no class falls below what training needs."""
+    import random
+
+    by_label: dict[str, list[dict]] = {}
+    for r in rows:
+        by_label.setdefault(r["label"], []).append(r)
+    per = max(limit // len(by_label), 8)
+    rng = random.Random(0)
+    return [r for group in by_label.values() for r in rng.sample(group, min(per, len(group)))]
+
+
 def specialist_training_files(data_dir: Path, workload: Sequence[TaskItem], out: Path,
                               limit: int | None = None) -> dict[str, Path]:
     """Training data per niche, in the form the demo sends it, with every demo item held out. ``limit``
@@ -83,10 +95,7 @@ def specialist_training_files(data_dir: Path, workload: Sequence[TaskItem], out:
     cuad = [{"text": it.messages[-1]["content"], "label": it.gold}
             for it in sources.cuad(data_dir, 4000, seed=1, split="test") if it.id not in held_out]
     if limit is not None:
-        import random
-
-        banking = random.Random(0).sample(banking, min(limit, len(banking)))
-        cuad = random.Random(0).sample(cuad, min(limit, len(cuad)))
+        banking, cuad = _stratified(banking, limit), _stratified(cuad, limit)
     return {"banking77": _write_jsonl(banking, out / "banking77-train.jsonl"),
             "cuad": _write_jsonl(cuad, out / "cuad-train.jsonl")}
 
