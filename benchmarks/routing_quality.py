@@ -52,7 +52,9 @@ def main() -> None:
     print(f"MMLU {len(mmlu)} prompts, GSM8K {len(gsm)} prompts after decontamination")
     encoders = ["static"] + (["minilm"] if args.minilm else [])
     for enc in encoders:  # warm the disk cache so the cross-fitted runs never wait on an encoder
-        shared_cache(enc, disk=True).encode(list(mmlu.prompts) + list(gsm.prompts))
+        cache = shared_cache(enc, disk=True)
+        cache.encode(list(mmlu.prompts) + list(gsm.prompts))
+        cache.path = None  # timed batches would otherwise rewrite the whole cache file on every miss
     specs = [parse_spec(s) for s in SPECS + (MINILM if args.minilm else [])]
     if args.only:
         specs = [s for s in specs if s.label in args.only]
