@@ -191,7 +191,6 @@ def test_classifier_tier_serves_through_the_registry(trained, tmp_path):
 
 def test_tier_manifest_makes_the_model_routable(trained, tmp_path):
     from smallfirst.config import Settings
-    from smallfirst.errors import ConfigError
     from smallfirst.models.registry import registered_tiers
     from smallfirst.specialize.artifact import save_artifact
     from smallfirst.specialize.registration import register_tier
@@ -202,11 +201,6 @@ def test_tier_manifest_makes_the_model_routable(trained, tmp_path):
                   n_train=len(data), target_precision=0.99)
     assert "bank" not in registered_tiers(settings)
     register_tier(settings.home, "bank", tmp_path / "art")
-    try:
-        tiers = registered_tiers(settings)
-    except ConfigError as exc:
-        # registry.registered_tiers builds ModelSpec(**data) before popping "name" (Python evaluates the
-        # right-hand side of a subscript assignment first); fixed in the registry, not here
-        pytest.xfail(f"registry cannot read tier manifests yet: {exc}")
+    tiers = registered_tiers(settings)
     assert tiers["bank"].backend == "classifier"
     assert tiers["bank"].artifact == str((tmp_path / "art").resolve())

@@ -117,24 +117,24 @@ def test_student_distilled_from_teacher_reports_agreement_and_gold(tmp_path, mon
     assert res.tier_manifest.exists() and set(res.classes) == set(LABELS)
 
 
-def test_labels_from_log_use_the_large_models_answers(monkeypatch):
-    requests = pytest.importorskip("smallfirst.store.requests")
-    pytest.importorskip("smallfirst.store.db")
+def test_labels_from_log_use_the_large_models_answers():
     from smallfirst.config import Settings
     from smallfirst.specialize.distill import labels_from_log
+    from smallfirst.store.db import get_engine
     from smallfirst.store.records import RequestRecord
+    from smallfirst.store.requests import insert
 
     def rec(i, prompt, response, model="big", status="ok"):
         return RequestRecord(id=str(i), created_at=datetime.now(UTC), source="cli", requested_model=model,
                              model=model, status=status, prompt=prompt, response=response)
 
-    logged = [rec(1, "rate for euros?", "exchange_rate"), rec(2, "card missing", "Card arrival"),
-              rec(3, "x", "exchange_rate", model="small"), rec(4, "y", "", status="error")]
-    monkeypatch.setattr(requests, "list_requests", lambda engine, **kw: logged)
-    monkeypatch.setattr("smallfirst.store.db.get_engine", lambda url=None: None)
-    data = labels_from_log(Settings(), model="big", labels=LABELS)
+    settings = Settings()  # an isolated home: a real, empty SQLite request log
+    engine = get_engine(settings.db_url)
+    for r in [rec(1, "rate for euros?", "exchange_rate"), rec(2, "card missing", "Card arrival"),
+              rec(3, "x", "exchange_rate", model="small"), rec(4, "y", "", status="error")]:
+        insert(engine, r)
+    data = labels_from_log(settings, model="big", labels=LABELS)
     assert data.texts == ("rate for euros?", "card missing")
     assert data.labels == ("exchange_rate", "card_arrival")
-    monkeypatch.setattr(requests, "list_requests", lambda engine, **kw: [])
     with pytest.raises(SmallfirstError, match="holds no answered prompts"):
-        labels_from_log(Settings(), model="big", labels=LABELS)
+        labels_from_log(settings, model="nobody", labels=LABELS)
