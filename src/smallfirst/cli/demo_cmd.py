@@ -32,7 +32,7 @@ def _mix(text: str | None) -> dict[str, int] | None:
 
 
 def demo(workload: Path = typer.Option(Path("data/workload/mixed.jsonl"), help="Workload JSONL (see data/README.md)."),
-         mix: str = typer.Option("banking77=30,cuad=30,mmlu=30,gsm8k=8", help="Items per task type."),
+         mix: str = typer.Option("banking77=30,cuad=30,mmlu=30,gsm8k=6", help="Items per task type."),
          full: bool = typer.Option(False, "--full", help="Serve the whole workload, ignoring --mix."),
          econ: Path = typer.Option(Path("examples/economics.toml"), help="B and P per task type."),
          outcomes: Path = typer.Option(Path("data/outcomes/local-ladder.jsonl"), help="Router training outcomes."),

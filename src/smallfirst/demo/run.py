@@ -27,7 +27,7 @@ class DemoPlan:
     out_dir: Path
     run_dir: Path
     #: items per task family; None serves the whole workload
-    mix: dict[str, int] | None = field(default_factory=lambda: {"banking77": 30, "cuad": 30, "mmlu": 30, "gsm8k": 8})
+    mix: dict[str, int] | None = field(default_factory=lambda: {"banking77": 30, "cuad": 30, "mmlu": 30, "gsm8k": 6})
 
 
 def sample(items: Sequence[TaskItem], mix: dict[str, int] | None) -> list[TaskItem]:
