@@ -47,7 +47,7 @@ def verdict(report: EconomicsReport) -> list[str]:
     base_created = llm.stick.per_1k(llm.stick.value_created)
     out.append(
         f"{hybrid.name} creates {usd(created)} of value per 1,000 requests (LLM-only: {usd(base_created)}), "
-        f"at rho = {float(hybrid.rho.rho):.3f} of LLM-only's cost."
+        f"at rho = {float(hybrid.rho.rho):.3f} of what serving every request on {report.baseline} costs."
     )
     share = s.capture_share
     share_txt = f"{float(share) * 100:.0f}%" if share is not None else "none"
