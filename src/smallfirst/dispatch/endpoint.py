@@ -20,22 +20,10 @@ import httpx
 
 from smallfirst.config import ModelSpec
 from smallfirst.errors import ConfigError, ContextOverflowError, UpstreamError
+from smallfirst.models.openai_http import chat_body
 from smallfirst.models.records import Chunk, Completion, Message, TokenLogprob, Usage
 from smallfirst.redact import redact, register_secret_env
 
-_PASS_THROUGH = (
-    "max_tokens",
-    "temperature",
-    "top_p",
-    "stop",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "logprobs",
-    "top_logprobs",
-    "response_format",
-    "user",
-)
 _MAX_BACKOFF_S = 8.0
 
 
@@ -73,12 +61,7 @@ class Endpoint:
         return self._client
 
     def _body(self, messages: Sequence[Message], params: dict[str, Any], stream: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.upstream_model, "messages": list(messages)}
-        body.update({k: v for k, v in params.items() if k in _PASS_THROUGH and v is not None})
-        if stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
-        return body
+        return chat_body(self.upstream_model, messages, params, stream)
 
     async def complete(self, messages: Sequence[Message], params: dict[str, Any]) -> Completion:
         body = self._body(messages, params, stream=False)

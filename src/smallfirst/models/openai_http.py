@@ -24,6 +24,16 @@ _PASS_THROUGH = ("max_tokens", "temperature", "top_p", "stop", "seed", "presence
                  "logprobs", "top_logprobs", "response_format", "user")
 
 
+def chat_body(model: str, messages: Sequence[Message], params: dict[str, Any], stream: bool) -> dict[str, Any]:
+    """The chat-completions request body: the OpenAI parameters we pass through, and usage on streams."""
+    body: dict[str, Any] = {"model": model, "messages": list(messages)}
+    body.update({k: v for k, v in params.items() if k in _PASS_THROUGH and v is not None})
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
 def build(name: str, spec: ModelSpec, settings: Settings) -> OpenAIModel:
     if not spec.base_url:
         raise ConfigError(f"model {name!r} uses the openai backend but has no base_url",
@@ -74,12 +84,7 @@ class OpenAIModel:
         return self._async
 
     def _request(self, messages: Sequence[Message], params: dict[str, Any], stream: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.upstream_model, "messages": list(messages)}
-        body.update({k: v for k, v in params.items() if k in _PASS_THROUGH and v is not None})
-        if stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
-        return body
+        return chat_body(self.upstream_model, messages, params, stream)
 
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
         start = time.perf_counter()
