@@ -7,7 +7,6 @@ half-written artefact behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from smallfirst.errors import ModelFileError
+from smallfirst.models.files import sha256_file
 from smallfirst.specialize.classifier import TextClassifier
 from smallfirst.specialize.features import FeatureConfig, Featuriser
 
@@ -43,14 +43,6 @@ class ArtifactInfo:
     target_precision: float
     metrics: Mapping[str, Any]
     created_at: float
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def save_artifact(
@@ -97,7 +89,7 @@ def save_artifact(
             "data_sha256": data_sha256,
             "n_train": n_train,
             "metrics": dict(metrics or {}),
-            "files": {f: _sha256(tmp / f) for f in _FILES},
+            "files": {f: sha256_file(tmp / f) for f in _FILES},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
         _fsync_dir(tmp)
@@ -174,7 +166,7 @@ def load_artifact(
     m = _manifest(p)
     for fname, digest in m["files"].items():
         f = p / fname
-        if not f.is_file() or _sha256(f) != digest:
+        if not f.is_file() or sha256_file(f) != digest:
             raise ModelFileError(
                 f"{f} does not match the sha256 in {p / 'manifest.json'}",
                 hint="the artefact is corrupt or was edited; retrain it with `smallfirst specialize`",
