@@ -124,6 +124,11 @@ class Service:
             return Decision(model=requested, policy="direct", reason="model named in the request")
         return policy.decide(prompt_text(messages), task)
 
+    def _escalating(self, requested: str) -> Escalating | None:
+        """The policy behind ``requested`` when it judges a first answer before keeping it (a cascade)."""
+        policy = self.policies.get(requested)
+        return policy if policy is not None and hasattr(policy, "accept") else None  # type: ignore[return-value]
+
     # -- answering ----------------------------------------------------------------------------------
 
     def answer(self, messages: Sequence[Message], model: str | None = None, *, ctx: RequestContext | None = None,
@@ -134,9 +139,9 @@ class Service:
         decision: Decision | None = None
         try:
             decision = self.decide(requested, messages, ctx.task)
-            policy = self.policies.get(requested)
-            if policy is not None and hasattr(policy, "accept"):
-                answer = self._cascade(policy, decision, messages, ctx, params)  # type: ignore[arg-type]
+            policy = self._escalating(requested)
+            if policy is not None:
+                answer = self._cascade(policy, decision, messages, ctx, params)
             else:
                 completion, decision = self._complete_with_fallbacks(decision, messages, params)
                 answer = self._priced(completion, decision)
@@ -156,9 +161,9 @@ class Service:
         decision: Decision | None = None
         try:
             decision = self.decide(requested, messages, ctx.task)
-            policy = self.policies.get(requested)
-            if policy is not None and hasattr(policy, "accept"):
-                answer = self._cascade(policy, decision, messages, ctx, params)  # type: ignore[arg-type]
+            policy = self._escalating(requested)
+            if policy is not None:
+                answer = self._cascade(policy, decision, messages, ctx, params)
                 yield Chunk(answer.completion.text)
             else:
                 target = self.pool.get(decision.model)
@@ -247,9 +252,9 @@ class Service:
         decision: Decision | None = None
         try:
             decision = self.decide(requested, messages, ctx.task)
-            policy = self.policies.get(requested)
-            if policy is not None and hasattr(policy, "accept"):
-                answer = await self._acascade(policy, decision, messages, ctx, params)  # type: ignore[arg-type]
+            policy = self._escalating(requested)
+            if policy is not None:
+                answer = await self._acascade(policy, decision, messages, ctx, params)
             else:
                 completion, decision = await self._acomplete_with_fallbacks(decision, messages, params)
                 answer = self._priced(completion, decision)
@@ -274,9 +279,9 @@ class Service:
         decision: Decision | None = None
         try:
             decision = self.decide(requested, messages, ctx.task)
-            policy = self.policies.get(requested)
-            if policy is not None and hasattr(policy, "accept"):
-                answer = await self._acascade(policy, decision, messages, ctx, params)  # type: ignore[arg-type]
+            policy = self._escalating(requested)
+            if policy is not None:
+                answer = await self._acascade(policy, decision, messages, ctx, params)
                 yield Chunk(answer.completion.text)
             else:
                 chain = [decision.model, *self.resolve(decision.model).fallbacks]
