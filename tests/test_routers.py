@@ -25,6 +25,7 @@ SPECS = {
     "ensemble": {"members": [{"router": "rules"}, {"router": "knn", "features": ["shape"], "k": 10}]},
     # A spec other than a router's own name says which router it configures.
     "logistic-tfidf": {"router": "logistic", "features": ["tfidf", "task", "shape"], "C": 1.0},
+    "logistic-cv": {"router": "logistic", "features": ["task", "shape"], "Cs": [0.3, 1.0], "cv": 3},
 }
 
 
@@ -89,6 +90,19 @@ def test_tfidf_features_match_scikit_learn_and_the_linear_fast_path_matches_the_
     x = r.featurise(held, list(o.tasks[400:450]))
     direct = np.stack([h.predict_proba(x)[:, 1] for h in r._heads], axis=1)
     assert np.allclose(r.predict_quality(held, list(o.tasks[400:450])), direct, atol=1e-5)
+
+
+def test_logistic_heads_pick_their_own_C_from_the_candidates_by_inner_cv():
+    o = sample()
+    r = make_router("logistic", features=["task", "shape"], Cs=[0.01, 0.3, 100.0], cv=3).fit(o.subset(range(500)))
+    picked = [float(np.ravel(h.C_)[0]) for h in r._heads]
+    assert len(picked) == len(o.models) and set(picked) <= {0.01, 0.3, 100.0}
+    q = r.predict_quality(list(o.prompts[500:510]), list(o.tasks[500:510]))
+    assert q.shape == (10, len(o.models)) and ((q > 0) & (q < 1)).all()
+    assert r.get_params()["Cs"] == [0.01, 0.3, 100.0]
+    for bad in ({"Cs": []}, {"Cs": [0.0, 1.0]}, {"Cs": [1.0], "cv": 1}, {"Cs": [1.0], "head": "gbm"}):
+        with pytest.raises(ConfigError):
+            make_router("learned", features=["task"], **bad)
 
 
 def test_unknown_router_names_the_known_ones():
