@@ -3,12 +3,34 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from smallfirst.config import HardwareProfile, ModelSpec, load_settings
 from smallfirst.costs.ledger import Ledger
-from smallfirst.costs.prices import hardware_usd_per_second, manual_price
+from smallfirst.costs.prices import genai_price, hardware_usd_per_second, manual_price
 from smallfirst.errors import ConfigError
 from smallfirst.models.records import Completion, Usage
+
+
+def _priced_models() -> list[tuple[str, str]]:
+    from genai_prices import Usage as GUsage
+    from genai_prices import calc_price
+    from genai_prices.data_snapshot import get_snapshot
+
+    out = []
+    for provider in get_snapshot().providers:
+        for model in provider.models:
+            try:  # a few entries price only audio or images; they are not ours to price
+                calc_price(GUsage(input_tokens=1, output_tokens=1), model_ref=model.id, provider_id=provider.id)
+            except Exception:
+                continue
+            out.append((provider.id, model.id))
+    return out
+
+
+_PRICED = _priced_models()
 
 
 def completion(pt: int = 1000, ct: int = 100, seconds: float = 2.0) -> Completion:
@@ -67,3 +89,16 @@ def test_manual_pricing_without_prices_is_refused() -> None:
     with pytest.raises(ConfigError, match="input_usd_per_mtok"):
         ledger.check("half", ModelSpec(backend="openai", base_url="http://x/v1", pricing="manual",
                                        input_usd_per_mtok=Decimal(1)))
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(data=st.data(), prompt=st.integers(0, 2_000_000), completion_tokens=st.integers(0, 200_000))
+def test_cached_linear_rates_match_the_library_for_every_model(data, prompt: int, completion_tokens: int) -> None:
+    # Tiered models (Gemini above 200k input tokens, ...) are in the draw too: they must take the full path.
+    from genai_prices import Usage as GUsage
+    from genai_prices import calc_price
+
+    provider, model = data.draw(st.sampled_from(_PRICED), label="model")
+    expected = calc_price(GUsage(input_tokens=prompt, output_tokens=completion_tokens), model_ref=model,
+                          provider_id=provider).total_price
+    assert genai_price(model, provider, Usage(prompt, completion_tokens)).usd == expected

@@ -238,7 +238,7 @@ class Service:
         if self._writer is None and self.log_enabled:
             from smallfirst.store.writer import LogWriter
 
-            self._writer = LogWriter(lambda: self.engine)
+            self._writer = LogWriter(lambda: self.engine, observe=self._observe)
 
     def flush_log(self, timeout: float = 30.0) -> None:
         if self._writer is not None:
@@ -383,11 +383,15 @@ class Service:
 
     def _write(self, record: RequestRecord) -> None:
         if self._writer is not None:
-            self._writer.submit(record)
-        elif self.log_enabled:
+            self._writer.submit(record)  # observed on the writer thread
+            return
+        if self.log_enabled:
             from smallfirst.store.requests import insert
 
             insert(self.engine, record)
+        self._observe(record)
+
+    def _observe(self, record: RequestRecord) -> None:
         for observer in self.observers:
             observer(record)
 

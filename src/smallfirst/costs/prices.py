@@ -44,20 +44,63 @@ def genai_prices_version() -> str:
 
 
 def genai_price(model: str, provider: str | None, usage: Usage) -> Price:
-    """List price from the genai-prices database shipped in the package (no network)."""
-    from genai_prices import Usage as GUsage
-    from genai_prices import calc_price
+    """List price from the genai-prices database shipped in the package (no network).
+
+    The library's general calculation (units, tiers, usage decomposition) costs about half a millisecond, on
+    every gateway request and twice with the baseline. A price without tiers is linear in the token counts,
+    so its rates are read once from the library's own arithmetic (at zero, at a million input tokens and at
+    a million output tokens) and reused for as long as that price object is the active one; tiered prices
+    always take the full calculation.
+    """
+    from datetime import UTC, datetime
+
+    from genai_prices.data_snapshot import get_snapshot
 
     try:
-        calc = calc_price(GUsage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens),
-                          model_ref=model, provider_id=provider)
+        found, info = get_snapshot().find_provider_model(model, None, provider, None)
     except LookupError as exc:
         raise ConfigError(f"genai-prices has no price for model {model!r}"
                           + (f" at provider {provider!r}" if provider else "") + f" ({exc})",
                           hint="set price_model to a model id genai-prices knows (e.g. 'gpt-4o-mini'), or "
                                "pricing='manual' with input_usd_per_mtok/output_usd_per_mtok") from None
-    source = f"genai-prices {genai_prices_version()} ({calc.provider.id}/{calc.model.id})"
-    return Price(Decimal(calc.total_price), source)
+    source = f"genai-prices {genai_prices_version()} ({found.id}/{info.id})"
+    now = datetime.now(tz=UTC)
+    rates = _linear_rates(info.get_prices(now))
+    if rates is None:
+        calc = info.calc_price(_genai_usage(usage.prompt_tokens, usage.completion_tokens), found,
+                               genai_request_timestamp=now)
+        return Price(Decimal(calc.total_price), source)
+    fixed, per_input, per_output = rates
+    return Price(fixed + per_input * usage.prompt_tokens / _MTOK + per_output * usage.completion_tokens / _MTOK,
+                 source)
+
+
+def _genai_usage(input_tokens: int, output_tokens: int) -> object:
+    from genai_prices import Usage as GUsage
+
+    return GUsage(input_tokens=input_tokens, output_tokens=output_tokens)
+
+
+# id(price object) -> (the object, kept alive so its id stays unique; its rates or None when tiered)
+_RATES: dict[int, tuple[object, tuple[Decimal, Decimal, Decimal] | None]] = {}
+
+
+def _linear_rates(model_price: object) -> tuple[Decimal, Decimal, Decimal] | None:
+    """(fixed USD per request, USD per million input tokens, USD per million output tokens), or None."""
+    hit = _RATES.get(id(model_price))
+    if hit is not None and hit[0] is model_price:
+        return hit[1]
+    from genai_prices.types import TieredPrices
+
+    rates = None
+    if not any(isinstance(v, TieredPrices) for v in vars(model_price).values()):
+        def total(i: int, o: int) -> Decimal:
+            return Decimal(model_price.calc_price(_genai_usage(i, o))["total_price"])  # type: ignore[attr-defined]
+
+        fixed = total(0, 0)
+        rates = (fixed, total(1_000_000, 0) - fixed, total(0, 1_000_000) - fixed)
+    _RATES[id(model_price)] = (model_price, rates)
+    return rates
 
 
 register_price_source("genai-prices", genai_price)

@@ -34,6 +34,38 @@ def chat_body(model: str, messages: Sequence[Message], params: dict[str, Any], s
     return body
 
 
+def timeout_error(where: str, spec: ModelSpec) -> UpstreamError:
+    return UpstreamError(f"{where} timed out after {spec.timeout_s:g}s",
+                         hint="raise timeout_s for this model, or add a fallback")
+
+
+def unreachable_error(where: str) -> UpstreamError:
+    return UpstreamError(f"cannot reach {where}", hint="check base_url and that the server is running")
+
+
+def status_error(where: str, spec: ModelSpec, upstream_model: str, status: int, message: str,
+                 retry_after: str | None) -> UpstreamError | ContextOverflowError:
+    """An upstream's HTTP error status as the error smallfirst raises: retryable or not, with a hint, the
+    message redacted, and a prompt too long for the context told apart (it is the caller's to fix)."""
+    detail = redact(message) or ""
+    if status in (400, 413) and ("context" in detail.lower() or "too long" in detail.lower()):
+        return ContextOverflowError(f"the prompt does not fit {where}'s context: {detail}",
+                                    hint="shorten the prompt or lower max_tokens")
+    hints = {401: f"the key in ${spec.api_key_env} was refused; check it",
+             403: "the key lacks access to this model",
+             404: f"the endpoint has no model {upstream_model!r}",
+             429: "the endpoint is rate-limiting; slow down or add a fallback",
+             500: "the endpoint failed; retry later or add a fallback"}
+    seconds = None
+    if retry_after:
+        try:
+            seconds = float(retry_after)
+        except ValueError:
+            seconds = None
+    return UpstreamError(f"{where} returned HTTP {status}: {detail}", upstream_status=status,
+                         retry_after=seconds, hint=hints.get(status, hints[500] if status >= 500 else None))
+
+
 def build(name: str, spec: ModelSpec, settings: Settings) -> OpenAIModel:
     if not spec.base_url:
         raise ConfigError(f"model {name!r} uses the openai backend but has no base_url",
@@ -147,30 +179,12 @@ class OpenAIModel:
 
         where = f"{self.name} at {self.spec.base_url}"
         if isinstance(exc, openai.APITimeoutError):
-            return UpstreamError(f"{where} timed out after {self.spec.timeout_s:g}s", upstream_status=None,
-                                 hint="raise timeout_s for this model, or add a fallback")
+            return timeout_error(where, self.spec)
         if isinstance(exc, openai.APIConnectionError):
-            return UpstreamError(f"cannot reach {where}", hint="check base_url and that the server is running")
+            return unreachable_error(where)
         if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            detail = redact(_message(exc)) or ""
-            if status in (400, 413) and ("context" in detail.lower() or "too long" in detail.lower()):
-                return ContextOverflowError(f"the prompt does not fit {where}'s context: {detail}",
-                                            hint="shorten the prompt or lower max_tokens")
-            hints = {401: f"the key in ${self.spec.api_key_env} was refused; check it",
-                     403: "the key lacks access to this model",
-                     404: f"the endpoint has no model {self.upstream_model!r}",
-                     429: "the endpoint is rate-limiting; slow down or add a fallback",
-                     500: "the endpoint failed; retry later or add a fallback"}
-            retry_after = None
-            with_retry = exc.response.headers.get("retry-after") if exc.response is not None else None
-            if with_retry:
-                try:
-                    retry_after = float(with_retry)
-                except ValueError:
-                    retry_after = None
-            return UpstreamError(f"{where} returned HTTP {status}: {detail}", upstream_status=status,
-                                 retry_after=retry_after, hint=hints.get(status, hints[500] if status >= 500 else None))
+            retry_after = exc.response.headers.get("retry-after") if exc.response is not None else None
+            return status_error(where, self.spec, self.upstream_model, exc.status_code, _message(exc), retry_after)
         if isinstance(exc, (UpstreamError, ConfigError)):
             return exc
         return UpstreamError(f"{where} failed: {redact(str(exc))}")

@@ -120,6 +120,7 @@ def _add_pages(app: FastAPI, gw: Gateway) -> None:
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     async def prometheus() -> Response:
+        await asyncio.to_thread(gw.service.flush_log, 5.0)  # requests still queued for the log count too
         return Response(gw.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/", include_in_schema=False)

@@ -5,6 +5,8 @@ hook, so every logged request counts, refusals included. Each app has its own re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -26,6 +28,18 @@ class _QueueDepth(Collector):
         for model, depth in self.depths().items():
             gauge.add_metric([model], depth)
         yield gauge
+
+
+@dataclass(slots=True)
+class _Series:
+    requests: dict[int, Any]
+    latency: Any
+    ttft: Any
+    input_tokens: Any
+    output_tokens: Any
+    cost: Any
+    baseline: Any
+    savings: Any
 
 
 class GatewayMetrics:
@@ -60,22 +74,44 @@ class GatewayMetrics:
         )
         if queue_depths is not None:
             r.register(_QueueDepth(queue_depths))
+        self._children: dict[tuple[str, str], _Series] = {}
 
     def observe(self, record: RequestRecord) -> None:
         model = record.model or "none"
         route = record.policy or ("direct" if record.model else "refused")
-        self.requests.labels(model, route, str(record.http_status)).inc()
-        self.latency.labels(model, route).observe(record.latency_s)
+        s = self._series(model, route)
+        status = s.requests.get(record.http_status)
+        if status is None:
+            status = s.requests[record.http_status] = self.requests.labels(model, route, str(record.http_status))
+        status.inc()
+        s.latency.observe(record.latency_s)
         if record.status != "ok":
             return
         if record.ttft_s is not None:
-            self.ttft.labels(model, route).observe(record.ttft_s)
-        self.tokens.labels(model, route, "input").inc(record.prompt_tokens)
-        self.tokens.labels(model, route, "output").inc(record.completion_tokens)
-        self.cost.labels(model, route).inc(float(record.cost_usd))
-        self.baseline.labels(model, route).inc(float(record.baseline_usd))
+            s.ttft.observe(record.ttft_s)
+        s.input_tokens.inc(record.prompt_tokens)
+        s.output_tokens.inc(record.completion_tokens)
+        s.cost.inc(float(record.cost_usd))
+        s.baseline.inc(float(record.baseline_usd))
         if record.saving_usd > 0:
-            self.savings.labels(model, route).inc(float(record.saving_usd))
+            s.savings.inc(float(record.saving_usd))
+
+    def _series(self, model: str, route: str) -> _Series:
+        """One (model, route)'s children, looked up once: ``labels()`` costs more than the update itself."""
+        key = (model, route)
+        series = self._children.get(key)
+        if series is None:
+            series = self._children[key] = _Series(
+                requests={},
+                latency=self.latency.labels(model, route),
+                ttft=self.ttft.labels(model, route),
+                input_tokens=self.tokens.labels(model, route, "input"),
+                output_tokens=self.tokens.labels(model, route, "output"),
+                cost=self.cost.labels(model, route),
+                baseline=self.baseline.labels(model, route),
+                savings=self.savings.labels(model, route),
+            )
+        return series
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
