@@ -3,8 +3,11 @@ through `smallfirst serve` in front of it, in the same run, on loopback.
 
 SmolLM2 with max_tokens=1 keeps model time small, so the difference is the gateway: parsing, routing,
 pricing against the baseline, the request-log row (written on a background thread), and the second HTTP hop.
-At concurrency 1 the two sides alternate request by request, so drift in machine load hits both equally; at
-concurrency 32 each side runs as one burst. Both servers and the client share this machine's cores.
+A third side is the floor for this stack: a bare FastAPI route that forwards the body with aiohttp and returns
+the upstream's bytes (no validation, routing, pricing, log or metrics). At concurrency 1 the sides alternate
+request by request, so drift in machine load hits all equally; at concurrency 32 each side runs as one burst.
+All servers and the client share this machine's cores, so the CPU each proxy process spent per request
+(from /proc) is reported too: unlike latency, it does not depend on what else the scheduler runs.
 
     python benchmarks/gateway_overhead.py --requests 200 --burst 320
 """
@@ -23,6 +26,7 @@ import time
 from pathlib import Path
 
 import httpx
+from fastapi import Request, Response  # at module level: the floor's route annotations must resolve here
 
 MODEL = "smollm2-135m"
 BODY = {"messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 1, "temperature": 0}
@@ -53,15 +57,53 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
 
 
-def sequential(client: httpx.Client, direct: str, gateway: str, n: int) -> tuple[list[float], list[float]]:
-    d, g = [], []
+def sequential(client: httpx.Client, sides: list[tuple[str, str]], n: int) -> list[list[float]]:
+    """Each request goes to every side in turn (the order rotating), so load drift hits all sides alike."""
+    times: list[list[float]] = [[] for _ in sides]
     for i in range(n):
-        for url, out, model in ((direct, d, MODEL), (gateway, g, "smol-http"))[:: 1 if i % 2 else -1]:
+        for k in range(len(sides)):
+            j = (i + k) % len(sides)
+            url, model = sides[j]
             start = time.perf_counter()
             r = client.post(url, json={**BODY, "model": model})
-            out.append(time.perf_counter() - start)
+            times[j].append(time.perf_counter() - start)
             r.raise_for_status()
-    return d, g
+    return times
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (Linux /proc), or NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def serve_floor(port: int, upstream: int) -> None:
+    """The bare forwarder: what FastAPI, uvicorn and aiohttp cost on this machine with nothing else."""
+    import aiohttp
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    sessions: list[aiohttp.ClientSession] = []
+    url = f"http://127.0.0.1:{upstream}/v1/chat/completions"
+
+    @app.post("/v1/chat/completions")
+    async def forward(request: Request) -> Response:
+        if not sessions:
+            sessions.append(aiohttp.ClientSession())
+        body = await request.json()
+        body["model"] = MODEL
+        async with sessions[0].post(url, json=body) as r:
+            return Response(await r.read(), status_code=r.status, media_type="application/json")
+
+    @app.get("/health")
+    async def health() -> dict[str, bool]:
+        return {"ok": True}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 async def burst(url: str, model: str, total: int, concurrency: int) -> tuple[list[float], float]:
@@ -88,14 +130,18 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=200, help="requests per side at concurrency 1")
     ap.add_argument("--burst", type=int, default=320, help="requests per side at concurrency 32")
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--serve-floor", nargs=2, type=int, metavar=("PORT", "UPSTREAM_PORT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.serve_floor:
+        serve_floor(*args.serve_floor)
+        return
 
     from smallfirst.config import load_settings
     from smallfirst.models import catalog, files
 
     model_path = files.pull(catalog.entry(MODEL), load_settings().cache_dir)
     home = Path(tempfile.mkdtemp(prefix="sf-bench-"))
-    up_port, gw_port = free_port(), free_port()
+    up_port, gw_port, floor_port = free_port(), free_port(), free_port()
     upstream = subprocess.Popen(
         [
             sys.executable,
@@ -129,18 +175,28 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    floor = subprocess.Popen(
+        [sys.executable, __file__, "--serve-floor", str(floor_port), str(up_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_http(f"http://127.0.0.1:{up_port}/v1/models", upstream)
         wait_http(f"http://127.0.0.1:{gw_port}/health", gateway)
+        wait_http(f"http://127.0.0.1:{floor_port}/health", floor)
         direct = f"http://127.0.0.1:{up_port}/v1/chat/completions"
         through = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
+        bare = f"http://127.0.0.1:{floor_port}/v1/chat/completions"
+        sides = [(direct, MODEL), (bare, MODEL), (through, "smol-http")]
         with httpx.Client(timeout=120) as client:
-            sequential(client, direct, through, 20)  # warm both: connections, model, first-call imports
-            d1, g1 = sequential(client, direct, through, args.requests)
+            sequential(client, sides, 20)  # warm all: connections, model, first-call imports
+            cpu0 = cpu_seconds(floor.pid), cpu_seconds(gateway.pid)
+            d1, f1, g1 = sequential(client, sides, args.requests)
+            cpu1 = cpu_seconds(floor.pid), cpu_seconds(gateway.pid)
         d32, d_rps = asyncio.run(burst(direct, MODEL, args.burst, args.concurrency))
         g32, g_rps = asyncio.run(burst(through, "smol-http", args.burst, args.concurrency))
     finally:
-        for proc in (gateway, upstream):
+        for proc in (gateway, floor, upstream):
             proc.terminate()
             proc.wait(timeout=20)
 
@@ -163,10 +219,17 @@ def main() -> None:
         )
     added = (pct(g1, 50) - pct(d1, 50)) * ms
     paired = statistics.median(g - d for g, d in zip(g1, d1, strict=True)) * ms
+    floor_added = (pct(f1, 50) - pct(d1, 50)) * ms
+    floor_cpu, gw_cpu = ((b - a) / args.requests * ms for a, b in zip(cpu0, cpu1, strict=True))
     print(
         f"\nadded latency at concurrency 1: p50 {added:.2f} ms "
         f"(median of paired differences {paired:.2f} ms); goal <= 2 ms: {'met' if added <= 2 else 'NOT met'}"
     )
+    print(
+        f"bare FastAPI+aiohttp forwarder, same run: added p50 {floor_added:.2f} ms; smallfirst / bare = "
+        f"{added / floor_added:.2f}x" if floor_added > 0 else "bare forwarder: no measurable added latency"
+    )
+    print(f"proxy CPU per request at concurrency 1: smallfirst {gw_cpu:.2f} ms, bare forwarder {floor_cpu:.2f} ms")
     print(
         "anchors: LiteLLM publishes its proxy's own overhead figures (docs: 'Benchmarks'); Bifrost, a "
         "gateway in Go, claims ~11 us added per request.\nsmallfirst is a Python (FastAPI/uvicorn) gateway "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -25,10 +24,15 @@ def plan(tmp_path: Path) -> DemoPlan:
                     run_dir=tmp_path / "run", mix=MIX)
 
 
-def test_demo_serves_four_scenarios_grades_and_reports(plan: DemoPlan, llama_server: str) -> None:
+def test_demo_serves_four_scenarios_grades_and_reports(plan: DemoPlan, llama_server: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # The large tier is configured as an API model would be: its key comes from the environment and its
+    # price from genai-prices (gpt-4o-mini's list price); a loopback llama.cpp server stands in for the API.
+    secret = "sk-demo-test-3f9a1c7e5b2d"
+    monkeypatch.setenv("SMALLFIRST_TEST_API_KEY", secret)
     settings = load_settings(models={"smol-http": ModelSpec(
-        backend="openai", base_url=llama_server, model=TEST_MODEL, pricing="manual",
-        input_usd_per_mtok=Decimal("0.15"), output_usd_per_mtok=Decimal("0.60"))})
+        backend="openai", base_url=llama_server, model=TEST_MODEL, api_key_env="SMALLFIRST_TEST_API_KEY",
+        pricing="api", price_model="gpt-4o-mini")})
     lines: list[str] = []
     result = run_demo(settings, plan, small=TEST_MODEL, large="smol-http",
                       learn_from=("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"), log=lines.append,
@@ -50,6 +54,11 @@ def test_demo_serves_four_scenarios_grades_and_reports(plan: DemoPlan, llama_ser
     assert any("hybrid router" in line for line in lines)
     names = {r.name for r in result.report.results}
     assert set(SCENARIOS) <= names
+    llm_rows = [r for r in rows if r.tag == "LLM-only"]
+    assert all(r.price_source.startswith("genai-prices") and "gpt-4o-mini" in r.price_source for r in llm_rows)
+    assert all(r.cost_usd > 0 for r in llm_rows)
+    written = [f for d in (plan.run_dir, plan.out_dir) for f in d.rglob("*") if f.is_file()]
+    assert written and not [f for f in written if secret.encode() in f.read_bytes()], "the API key leaked"
 
     # A second run of the same plan resumes: nothing is served again.
     again = run_demo(settings, plan, small=TEST_MODEL, large="smol-http",

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from smallfirst.errors import SmallfirstError
 from smallfirst.models.records import Completion
@@ -151,7 +151,8 @@ async def _handle(
     payload = (
         _chat_body(answer, info, bool(params.get("logprobs"))) if kind == "chat" else _text_body(answer, info)
     )
-    return JSONResponse(payload.model_dump(mode="json"), headers=route_headers(info))
+    # pydantic-core writes the JSON itself: no intermediate dict for json.dumps to walk again
+    return Response(payload.model_dump_json(), media_type="application/json", headers=route_headers(info))
 
 
 async def _stream(

@@ -3,7 +3,8 @@ database to answer. ``flush`` waits until everything submitted so far is written
 
 The writer shares the GIL with the event loop, so its cost per row is the gateway's cost per request: rows go
 in as one Core ``INSERT ... executemany`` (about a third of the ORM unit of work), and the thread lingers a
-few milliseconds after the first row so that steady traffic is written in batches rather than row by row."""
+tenth of a second after the first row, so that steady traffic is written in batches rather than row by row
+(a row costs about 0.26 ms of CPU alone and 0.06 ms in a batch of 25)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import dataclasses
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 
 from sqlalchemy import Engine, insert
@@ -21,8 +21,8 @@ from smallfirst.store.records import RequestRecord
 from smallfirst.store.tables import Request
 
 _FIELDS = [f.name for f in dataclasses.fields(RequestRecord)]
-_BATCH = 256
-_LINGER_S = 0.02
+_BATCH = 512
+_LINGER_S = 0.1
 log = logging.getLogger("smallfirst.store")
 
 
@@ -43,7 +43,8 @@ class LogWriter:
     def __init__(self, engine: Callable[[], Engine], observe: Callable[[RequestRecord], None] | None = None) -> None:
         self._engine = engine
         self._observe = observe
-        self._queue: queue.Queue[RequestRecord | threading.Event | None] = queue.Queue()
+        self._queue: queue.SimpleQueue[RequestRecord | threading.Event | None] = queue.SimpleQueue()
+        self._hurry = threading.Event()  # cuts the linger short for a flush or close
         self._thread = threading.Thread(target=self._run, name="sf-log-writer", daemon=True)
         self._thread.start()
 
@@ -53,33 +54,29 @@ class LogWriter:
     def flush(self, timeout: float = 30.0) -> bool:
         done = threading.Event()
         self._queue.put(done)
+        self._hurry.set()
         return done.wait(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
         self.flush(timeout)
         self._queue.put(None)
+        self._hurry.set()
         self._thread.join(timeout)
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            batch: list[RequestRecord] = []
-            events: list[threading.Event] = []
-            stop = False
-            until = time.monotonic() + _LINGER_S
-            while True:
-                if item is None:
-                    stop = True
-                elif isinstance(item, threading.Event):
-                    events.append(item)
-                else:
-                    batch.append(item)
-                if len(batch) >= _BATCH or stop or events:
-                    break  # a flush or close is waiting: write now
+            items = [self._queue.get()]
+            # Sleep through the linger instead of waking on every submit: one wake-up (and one GIL hand-over)
+            # per batch, not per request.
+            if isinstance(items[0], RequestRecord):
+                self._hurry.wait(_LINGER_S)
+            self._hurry.clear()
+            while len(items) < _BATCH:
                 try:
-                    item = self._queue.get(timeout=max(0.0, until - time.monotonic()))
+                    items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            batch = [item for item in items if isinstance(item, RequestRecord)]
             if batch and self._observe is not None:
                 for record in batch:
                     try:
@@ -91,7 +88,8 @@ class LogWriter:
                     insert_many(self._engine(), batch)
                 except Exception:  # a lost batch must not kill the writer; the server keeps answering
                     log.exception("could not write %d request-log rows", len(batch))
-            for event in events:
-                event.set()
-            if stop:
+            for item in items:
+                if isinstance(item, threading.Event):
+                    item.set()
+            if any(item is None for item in items):
                 return
