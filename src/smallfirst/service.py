@@ -233,6 +233,10 @@ class Service:
             self._calls = AsyncCalls(self.settings, self.pool)
         return self._calls
 
+    async def aclose_endpoints(self) -> None:
+        if self._calls is not None:
+            await self._calls.aclose_endpoints()
+
     def use_background_log(self) -> None:
         """Write log rows on a background thread from now on, so async callers never wait on the database."""
         if self._writer is None and self.log_enabled:

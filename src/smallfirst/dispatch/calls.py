@@ -140,5 +140,11 @@ class AsyncCalls:
         finally:
             cancelled.set()
 
+    async def aclose_endpoints(self) -> None:
+        """Close the pooled HTTP sessions; they belong to the event loop that opened them."""
+        for endpoint in self._endpoints.values():
+            if endpoint is not None:
+                await endpoint.aclose()
+
     def close(self) -> None:
         self.workers.close()

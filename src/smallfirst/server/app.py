@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await service.aclose_endpoints()
         await asyncio.to_thread(service.flush_log)
         if owned:
             await asyncio.to_thread(service.close)
