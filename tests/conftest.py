@@ -19,9 +19,10 @@ import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATA = Path(os.environ.get("SMALLFIRST_DATA", SHARED / "data"))
+from smallfirst.config import cache_root as _cache_root  # noqa: E402
 from smallfirst.config import load_settings as _load  # noqa: E402
 
-os.environ.setdefault("SMALLFIRST_CACHE", str(_load().cache_dir))
+os.environ.setdefault("SMALLFIRST_CACHE", str(_cache_root()))
 TEST_MODEL = "smollm2-135m"
 
 
@@ -36,7 +37,7 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def model_cache() -> Path:
-    return Path(os.environ["SMALLFIRST_CACHE"])
+    return _load().cache_dir
 
 
 @pytest.fixture(scope="session")

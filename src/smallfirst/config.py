@@ -122,8 +122,7 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         # Models are shared by every home on the machine: they are large and verified by sha256.
-        xdg = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser()
-        return Path(os.environ.get("SMALLFIRST_CACHE", xdg / "smallfirst" / "models")).expanduser()
+        return cache_root() / "models"
 
     @property
     def db_url(self) -> str:
@@ -150,6 +149,14 @@ def find_config_file(explicit: str | Path | None = None) -> Path | None:
         if candidate and Path(candidate).expanduser().exists():
             return Path(candidate).expanduser().resolve()
     return None
+
+
+def cache_root() -> Path:
+    """The machine-wide cache (models, embedding caches, the distilled static embedding): ``$SMALLFIRST_CACHE``,
+    else ``$XDG_CACHE_HOME/smallfirst``, else ``~/.cache/smallfirst``."""
+    if os.environ.get("SMALLFIRST_CACHE"):
+        return Path(os.environ["SMALLFIRST_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "smallfirst"
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:

@@ -12,7 +12,6 @@ onnxruntime, so neither distilling nor encoding needs torch. The table is cached
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,8 +23,10 @@ _FORMAT = 1
 
 
 def cache_dir() -> Path:
-    """``$SMALLFIRST_CACHE``, else ``~/.cache/smallfirst``."""
-    return Path(os.environ.get("SMALLFIRST_CACHE") or Path.home() / ".cache" / "smallfirst")
+    """The machine-wide cache root (see :func:`smallfirst.config.cache_root`)."""
+    from smallfirst.config import cache_root
+
+    return cache_root()
 
 
 def distill_minilm(out_dir: Path, *, pca_dims: int = 256, sif_coefficient: float = 1e-4,
