@@ -33,7 +33,9 @@ FREE_PROMPT = (
 
 
 def teacher_cache(teacher: str) -> Path:
-    base = Path(os.environ.get("SMALLFIRST_TEACHER_CACHE", "~/.cache/smallfirst/teacher")).expanduser()
+    from smallfirst.config import cache_root
+
+    base = Path(os.environ.get("SMALLFIRST_TEACHER_CACHE") or cache_root() / "teacher").expanduser()
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", teacher)
     return base / f"{safe}.jsonl"
 
