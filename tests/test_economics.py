@@ -231,6 +231,21 @@ def test_report_from_the_request_log_with_periods():
         from_log(recs, cfg(), since=datetime(2026, 1, 1))
 
 
+def test_verdict_words_a_quality_gain_and_a_value_loss_correctly():
+    from smallfirst.economics.verdict import verdict
+
+    recs = [record(i, "LLM-only", "l", "0.001", 0.0) for i in range(4)]
+    recs += [record(10 + i, "SLM-only", "s", "0.0001", 0.0) for i in range(4)]
+    recs += [record(20 + i, "hybrid", "s", "0.0001", 1.0 if i else 0.0) for i in range(4)]
+    lines = verdict(from_log(recs, cfg()))
+    text = " ".join(lines)
+    assert "hybrid gains 75.0 points of quality" in text and "loses -" not in text
+    assert "SLM-only matches LLM-only's quality" in text
+    # LLM-only answers everything wrong here (value_bad < 0): no value created, so no "share" of it
+    bad = verdict(from_log([r for r in recs if r.tag != "hybrid"], cfg()))
+    assert any("creates no value" in line for line in bad) and not any("capture -" in line for line in bad)
+
+
 def test_period_without_requests_is_an_error():
     row = RequestValue("qa", "s", D(1), D(1), D(0), D(0), True, created_at=datetime(2025, 1, 1))
     assert list(by_period([row], "month")) == ["2025-01"]

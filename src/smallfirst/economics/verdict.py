@@ -37,6 +37,13 @@ def pick(
     return llm, slm, hybrid
 
 
+def _points(loss: float) -> str:
+    """A quality difference against LLM-only, in words that stay right when it is a gain."""
+    if abs(loss) < 0.05:
+        return "matches LLM-only's quality"
+    return f"loses {loss:.1f} points of quality" if loss > 0 else f"gains {-loss:.1f} points of quality"
+
+
 def verdict(report: EconomicsReport) -> list[str]:
     llm, slm, hybrid = pick(report.results)
     out: list[str] = []
@@ -50,12 +57,18 @@ def verdict(report: EconomicsReport) -> list[str]:
         f"at rho = {float(hybrid.rho.rho):.3f} of what serving every request on {report.baseline} costs."
     )
     share = s.capture_share
-    share_txt = f"{float(share) * 100:.0f}%" if share is not None else "none"
-    out.append(
-        f"At a price of {usd(hybrid.unit_price, 4)} per request you capture {share_txt} of it "
-        f"(value captured {usd(s.per_1k(s.value_captured))} per 1,000; customers keep "
-        f"{usd(s.per_1k(s.customer_surplus))})."
-    )
+    captured, kept = usd(s.per_1k(s.value_captured)), usd(s.per_1k(s.customer_surplus))
+    if s.value_created > 0 and share is not None:
+        out.append(
+            f"At a price of {usd(hybrid.unit_price, 4)} per request you capture {float(share) * 100:.0f}% of it "
+            f"(value captured {captured} per 1,000; customers keep {kept})."
+        )
+    else:  # a share of a loss means nothing: say who pays for it
+        out.append(
+            f"It creates no value at these willingness-to-pay figures, so nothing is shared: at a price of "
+            f"{usd(hybrid.unit_price, 4)} per request you still take {captured} per 1,000 and customers "
+            f"keep {kept}, paying more than the answers are worth to them."
+        )
     out.append(
         f"Break-even at {volume(hybrid.break_even)} with fixed costs of {usd(hybrid.fixed_per_month)} "
         "a month."
@@ -68,10 +81,10 @@ def verdict(report: EconomicsReport) -> list[str]:
     if slm is not None and slm.stick.quality is not None and llm.stick.quality is not None:
         gap = (llm.stick.quality - slm.stick.quality) * 100
         out.append(
-            f"SLM-only loses {gap:.1f} points of quality ({slm.stick.quality * 100:.1f}% against "
+            f"SLM-only {_points(gap)} ({slm.stick.quality * 100:.1f}% against "
             f"{llm.stick.quality * 100:.1f}%)"
             + (
-                f"; {hybrid.name} loses {(llm.stick.quality - (s.quality or 0)) * 100:.1f}."
+                f"; {hybrid.name} {_points((llm.stick.quality - s.quality) * 100)}."
                 if hybrid is not slm and s.quality is not None
                 else "."
             )
