@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,28 @@ def test_demo_refuses_a_run_folder_holding_another_run(plan: DemoPlan, tmp_path:
     with pytest.raises(DataError, match="--fresh"):
         run_demo(load_settings(), plan, small=TEST_MODEL, large=TEST_MODEL,
                  learn_from=("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"))
+
+
+def test_default_runs_are_named_after_their_plan(plan: DemoPlan, tmp_path: Path) -> None:
+    """Without --run, another mix or model gets its own folder instead of a refusal, and --fresh clears only
+    that plan's folder. (The missing economics config stops each call right after the folder is chosen.)"""
+    import dataclasses
+
+    from smallfirst.errors import SmallfirstError
+
+    runs = tmp_path / "runs"
+    for mix in (MIX, {"banking77": 1}, MIX):
+        p = dataclasses.replace(plan, run_dir=runs, per_plan=True, mix=mix, econ_config=tmp_path / "missing.toml")
+        with pytest.raises(SmallfirstError):
+            run_demo(load_settings(), p, small=TEST_MODEL, large=TEST_MODEL,
+                     learn_from=("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"))
+    folders = sorted(runs.iterdir())
+    assert len(folders) == 2 and all(f.name.startswith("plan-") and (f / "run.json").exists() for f in folders)
+    for f in folders:
+        (f / "marker").write_text("x")
+    p = dataclasses.replace(plan, run_dir=runs, per_plan=True, fresh=True, econ_config=tmp_path / "missing.toml")
+    with pytest.raises(SmallfirstError):
+        run_demo(load_settings(), p, small=TEST_MODEL, large=TEST_MODEL,
+                 learn_from=("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"))
+    kept = {json.loads((f / "run.json").read_text())["items"]: (f / "marker").exists() for f in folders}
+    assert kept == {sum(MIX.values()): False, 1: True}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -38,7 +37,8 @@ def demo(workload: Path = typer.Option(Path("data/workload/mixed.jsonl"), help="
          outcomes: Path = typer.Option(Path("data/outcomes/local-ladder.jsonl"), help="Router training outcomes."),
          data_dir: Path = typer.Option(Path("../shared/data"), help="Data sets for training the specialists."),
          out: Path = typer.Option(Path("reports/demo"), help="Where the report goes."),
-         run: str = typer.Option("default", help="Run name; an interrupted run of the same name resumes."),
+         run: str = typer.Option(None, help="Run name; an interrupted run of the same name resumes (default: "
+                                             "named after the plan, so the same items and models resume)."),
          fresh: bool = typer.Option(False, help="Discard this run's earlier progress."),
          small: str = typer.Option(None, help="Small tier (default: routing.small)."),
          large: str = typer.Option(None, help="Large tier (default: routing.large; an API model if configured)."),
@@ -52,12 +52,10 @@ def demo(workload: Path = typer.Option(Path("data/workload/mixed.jsonl"), help="
     settings = load_settings()
     small = small or settings.routing.small
     large = large or settings.routing.large
-    run_dir = settings.home / "demo" / run
-    if fresh and run_dir.exists():
-        shutil.rmtree(run_dir)
     weak, _, strong = learn_from.partition(",")
     plan = DemoPlan(workload=workload, outcomes=outcomes, econ_config=econ, data_dir=data_dir, out_dir=out,
-                    run_dir=run_dir, mix=None if full else _mix(mix))
+                    run_dir=settings.home / "demo" / (run or ""), mix=None if full else _mix(mix),
+                    per_plan=run is None, fresh=fresh)
     with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         bars = {s: progress.add_task(s, total=None) for s in SCENARIOS}

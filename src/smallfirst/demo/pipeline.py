@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,13 +67,18 @@ def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, lear
     if not items:
         raise DataError(f"the mix {plan.mix} selects no items from {plan.workload}",
                         hint="name task families the workload has, e.g. banking77=20")
+    sig = _signature(items, small, large)
+    if plan.per_plan:
+        plan = dataclasses.replace(plan, run_dir=plan.run_dir / f"plan-{sig}", per_plan=False)
+    if plan.fresh and plan.run_dir.exists():
+        shutil.rmtree(plan.run_dir)
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     sig_file = plan.run_dir / "run.json"
-    sig = _signature(items, small, large)
     if sig_file.exists() and json.loads(sig_file.read_text()).get("signature") != sig:
         raise DataError(f"{plan.run_dir} holds a run with other items or models",
                         hint="pass --fresh to start over, or --run NAME for a separate run")
     sig_file.write_text(json.dumps({"signature": sig, "small": small, "large": large, "items": len(items)}))
+    log(f"run folder {plan.run_dir}")
     econ = load_config(plan.econ_config)
     memo = Memo(plan.run_dir / "memo.jsonl")
     s = demo_settings(settings, plan.run_dir)

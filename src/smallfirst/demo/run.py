@@ -25,9 +25,15 @@ class DemoPlan:
     econ_config: Path
     data_dir: Path
     out_dir: Path
+    #: the run's folder; with ``per_plan`` the folder that holds one run folder per plan
     run_dir: Path
     #: items per task family; None serves the whole workload
     mix: dict[str, int] | None = field(default_factory=lambda: {"banking77": 30, "cuad": 30, "mmlu": 30, "gsm8k": 6})
+    #: name the run after its plan (items and models), so another mix or model gets its own run, and the
+    #: same plan resumes
+    per_plan: bool = False
+    #: discard the run's earlier progress first
+    fresh: bool = False
 
 
 def sample(items: Sequence[TaskItem], mix: dict[str, int] | None) -> list[TaskItem]:
