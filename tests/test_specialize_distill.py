@@ -138,3 +138,15 @@ def test_labels_from_log_use_the_large_models_answers():
     assert data.labels == ("exchange_rate", "card_arrival")
     with pytest.raises(SmallfirstError, match="holds no answered prompts"):
         labels_from_log(settings, model="nobody", labels=LABELS)
+
+
+def test_classes_a_teacher_gave_too_rarely_are_left_out_and_reported():
+    from smallfirst.specialize.data import LabelledData, validate_labelled, without_rare_classes
+
+    labels = ("a",) * 5 + ("b",) * 4 + ("c",) * 2 + ("",)
+    data = LabelledData(tuple(f"text {i}" for i in range(len(labels))), labels, "teacher labels")
+    kept, dropped = without_rare_classes(data)
+    assert dropped == {"c": 2} and "c" not in kept.labels and len(kept) == len(labels) - 2
+    assert validate_labelled(kept).classes == ("a", "b")
+    with pytest.raises(SmallfirstError, match="'c' \\(2\\)"):
+        validate_labelled(data)  # a user's own labels are never dropped silently

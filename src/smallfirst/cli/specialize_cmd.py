@@ -98,6 +98,10 @@ def specialize(
         ("ECE before / after", f"{cal.ece_before:.4f} / {cal.ece_after:.4f}"),
         (f"escalation threshold ({target_precision:.0%} precision)", f"{cal.threshold:.3f}"),
     ]
+    if result.dropped_classes:
+        d = result.dropped_classes
+        rows.append(("classes left out (too rare in the labels to learn)",
+                     f"{len(d)}, {sum(d.values())} texts: " + ", ".join(list(d)[:5]) + (" ..." if len(d) > 5 else "")))
     if result.teacher_agreement is not None:
         rows.append(("agreement with teacher (held out)", f"{result.teacher_agreement:.4f}"))
     if result.gold_accuracy is not None:

@@ -102,6 +102,18 @@ def load_labelled(
     return validate_labelled(data, min_per_class=min_per_class)
 
 
+def without_rare_classes(
+    data: LabelledData, *, min_per_class: int = MIN_PER_CLASS
+) -> tuple[LabelledData, dict[str, int]]:
+    """A model's labels (a teacher's, the log's) without the classes it gave too rarely to learn, and those
+    classes with their counts. Refusing would waste the labelling run; inputs of a dropped class score low at
+    serving time and escalate to the model that labelled them. A user's own labels are never dropped: for
+    them ``validate_labelled`` names the rare classes instead."""
+    counts = Counter(y for y in data.labels if y)
+    rare = {c: n for c, n in sorted(counts.items()) if n < min_per_class}
+    return data.subset([i for i, y in enumerate(data.labels) if y not in rare]), rare
+
+
 def validate_labelled(data: LabelledData, *, min_per_class: int = MIN_PER_CLASS) -> LabelledData:
     """Drop rows with empty text or label, then refuse data no classifier can learn from."""
     where = data.source or "the training data"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,7 @@ from smallfirst.specialize.classifier import (
     _quiet,
     train_classifier,
 )
-from smallfirst.specialize.data import LabelledData, load_labelled, validate_labelled
+from smallfirst.specialize.data import LabelledData, load_labelled, validate_labelled, without_rare_classes
 from smallfirst.specialize.embedcache import encode_cached
 from smallfirst.specialize.escalation import EscalationReport, escalation_report
 from smallfirst.specialize.registration import check_name, default_artifact_path, register_tier
@@ -50,6 +50,8 @@ class SpecializeResult:
     teacher_agreement: float | None = None
     #: distillation: student accuracy against gold labels in the training file, where present
     gold_accuracy: float | None = None
+    #: distillation: classes the teacher (or log) gave too rarely to learn, with their counts; left out
+    dropped_classes: dict[str, int] = field(default_factory=dict)
 
 
 def evaluate(clf, data: LabelledData, encoder, progress: Progress = _quiet) -> EvalReport:  # type: ignore[no-untyped-def]
@@ -93,8 +95,10 @@ def specialize(
     check_name(task)
     config = config or TrainConfig()
     gold: LabelledData | None = None
+    dropped: dict[str, int] = {}
     if labels_from_log:
-        data = validate_labelled(labels_from_log_data(settings, task, log_model, classes))
+        data, dropped = without_rare_classes(labels_from_log_data(settings, task, log_model, classes))
+        data = validate_labelled(data)
     elif teacher:
         if train is None:
             raise DataError("--teacher needs --train FILE with the texts to label", hint="pass --train FILE")
@@ -110,7 +114,9 @@ def specialize(
         labels, _ = label_with_teacher(
             teacher, texts, settings, labels=allowed, progress=lambda d, n: progress("teacher", d, n)
         )
-        data = validate_labelled(LabelledData(tuple(texts), tuple(labels), f"{train} labelled by {teacher}"))
+        labelled = LabelledData(tuple(texts), tuple(labels), f"{train} labelled by {teacher}")
+        data, dropped = without_rare_classes(labelled)
+        data = validate_labelled(data)
     else:
         if train is None:
             raise DataError("no training data", hint="pass --train FILE, or --labels-from-log")
@@ -161,6 +167,7 @@ def specialize(
         tier_manifest=manifest,
         teacher_agreement=cal.holdout_accuracy if teacher else None,
         gold_accuracy=gold_acc,
+        dropped_classes=dropped,
     )
 
 
