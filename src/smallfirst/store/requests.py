@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine, case, func, select, update
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.orm import Session
 
 from smallfirst.redact import redact
@@ -18,11 +19,20 @@ _FIELDS = [f.name for f in dataclasses.fields(RequestRecord)]
 
 
 def insert(engine: Engine, record: RequestRecord) -> None:
-    values = {name: getattr(record, name) for name in _FIELDS}
-    values["attempted"] = list(record.attempted)
-    values["error"] = redact(record.error)
-    with Session(engine) as session, session.begin():
-        session.add(Request(**values))
+    insert_many(engine, [record])
+
+
+def insert_many(engine: Engine, records: list[RequestRecord]) -> None:
+    """One Core ``INSERT ... executemany`` in one transaction: about a third of the ORM unit of work's CPU,
+    which matters because the gateway's log writer shares the GIL with its event loop."""
+    rows = []
+    for record in records:
+        values = {name: getattr(record, name) for name in _FIELDS}
+        values["attempted"] = list(record.attempted)
+        values["error"] = redact(record.error)
+        rows.append(values)
+    with engine.begin() as conn:
+        conn.execute(sa_insert(Request), rows)
 
 
 def _to_record(row: Request) -> RequestRecord:
