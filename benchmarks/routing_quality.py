@@ -63,7 +63,8 @@ def main() -> None:
     runs = {"mmlu": (mmlu, None, True), "gsm8k": (gsm, None, False), "mmlu-to-gsm8k": (mmlu, gsm, False)}
     for name, (train, test, latency) in runs.items():
         results = evaluate(specs, train, test=test, latency=latency)
-        for o in oracle_results(test if test is not None else train):
+        oracles = oracle_results(test if test is not None else train)
+        for o in oracles:
             # Worded apart from the router lines: an oracle is a bound, not a router to compare.
             print(f"[{name}] {o.name:<28} area measure {_fmt(o.apgr)}  CPT(50%) {o.cpt50:.1%}", flush=True)
         for r in results:
@@ -72,7 +73,7 @@ def main() -> None:
             print(f"[{name}] {r.name:<28} APGR {_fmt(r.apgr)}  CPT(50%) {r.cpt50:.1%}  "
                   f"APGR-deciles {_fmt(r.apgr_deciles)}{lat}", flush=True)
         out.mkdir(parents=True, exist_ok=True)
-        table = results + oracle_results(test if test is not None else train)
+        table = results + oracles
         (out / f"{name}.md").write_text(report.markdown_table(table), encoding="utf-8")
         report.write_csv(table, out / f"{name}.csv")
         report.plot_share(results, out / f"{name}-share.png", f"{name}: quality vs strong-call share")

@@ -62,20 +62,14 @@ def summarise(name: str, scores: np.ndarray, outcomes: Outcomes) -> RouterResult
     if outcomes.cost_usd is not None and not np.isnan(outcomes.cost_usd[:, [0, -1]]).any():
         wc, sc = outcomes.cost_usd[:, 0], outcomes.cost_usd[:, -1]
     c = tradeoff.curve(scores, q[:, 0], q[:, -1], weak_cost=wc, strong_cost=sc)
-    if c.cost is not None:
-        aiq = tradeoff.aiq(c.cost, c.quality)
-    else:
-        aiq = tradeoff.aiq(c.share, c.quality, 0.0, 1.0)
-    deciles = tradeoff.apgr_deciles(scores, q[:, 0], q[:, -1])
-    return RouterResult(name=name, apgr=tradeoff.apgr(c), apgr_deciles=deciles,
-                        cpt50=tradeoff.cpt(c, 50), cpt80=tradeoff.cpt(c, 80),
-                        cost_reduction_95=tradeoff.cost_reduction_at(c, 0.95), aiq=aiq, curve=c)
+    return _from_curve(name, c, tradeoff.apgr_deciles(scores, q[:, 0], q[:, -1]))
 
 
-def _from_curve(name: str, c: tradeoff.Curve) -> RouterResult:
-    return RouterResult(name=name, apgr=tradeoff.apgr(c), apgr_deciles=float("nan"), cpt50=tradeoff.cpt(c, 50),
+def _from_curve(name: str, c: tradeoff.Curve, apgr_deciles: float = float("nan")) -> RouterResult:
+    aiq = tradeoff.aiq(c.cost, c.quality) if c.cost is not None else tradeoff.aiq(c.share, c.quality, 0.0, 1.0)
+    return RouterResult(name=name, apgr=tradeoff.apgr(c), apgr_deciles=apgr_deciles, cpt50=tradeoff.cpt(c, 50),
                         cpt80=tradeoff.cpt(c, 80), cost_reduction_95=tradeoff.cost_reduction_at(c, 0.95),
-                        aiq=tradeoff.aiq(c.share, c.quality, 0.0, 1.0), curve=c)
+                        aiq=aiq, curve=c)
 
 
 def oracle_results(outcomes: Outcomes) -> list[RouterResult]:
