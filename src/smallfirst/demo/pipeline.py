@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from smallfirst.config import Settings
@@ -69,7 +68,7 @@ def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, lear
                         hint="name task families the workload has, e.g. banking77=20")
     sig = _signature(items, small, large)
     if plan.per_plan:
-        plan = dataclasses.replace(plan, run_dir=plan.run_dir / f"plan-{sig}", per_plan=False)
+        plan = replace(plan, run_dir=plan.run_dir / f"plan-{sig}", per_plan=False)
     if plan.fresh and plan.run_dir.exists():
         shutil.rmtree(plan.run_dir)
     plan.run_dir.mkdir(parents=True, exist_ok=True)
