@@ -112,7 +112,7 @@ def test_unknown_model_is_an_openai_404(client: openai.OpenAI) -> None:
     assert "smallfirst models" in err.value.body["message"]  # type: ignore[index]
 
 
-def _post(url: str, content: bytes | str, **kw: Any) -> httpx.Response:
+def _post(url: str, content: bytes | str | Iterator[bytes], **kw: Any) -> httpx.Response:
     return httpx.post(
         f"{url}/chat/completions",
         content=content,
@@ -152,6 +152,13 @@ def test_wrong_types_and_ranges_are_400(gateway: tuple[Any, str], body: str, par
 def test_body_over_limit_is_413(gateway: tuple[Any, str]) -> None:
     big = '{"model": "auto", "messages": [{"role": "user", "content": "' + "x" * 30_000 + '"}]}'
     r = _post(gateway[1], big)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+
+
+def test_streamed_body_over_limit_is_413(gateway: tuple[Any, str]) -> None:
+    """Without a Content-Length (chunked upload) the limit is counted as the body arrives."""
+    big = ('{"model": "auto", "messages": [{"role": "user", "content": "' + "x" * 30_000 + '"}]}').encode()
+    r = _post(gateway[1], iter([big[:10_000], big[10_000:]]))
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
 
 

@@ -133,22 +133,27 @@ def test_circuit_opens_and_skips_the_failing_upstream(
     )
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
 @pytest.mark.parametrize("model", [LOCAL, HTTP])
 def test_client_hanging_up_cancels_generation_and_is_logged(
-    faulty: tuple[Any, str, Faults], model: str
+    faulty: tuple[Any, str, Faults], model: str, stream: bool
 ) -> None:
     app, url, _ = faulty
     body = {
         "model": model,
         "messages": [{"role": "user", "content": "Write a long story."}],
         "max_tokens": 400,
-        "stream": True,
+        "stream": stream,
     }
-    with httpx.stream("POST", f"{url}/chat/completions", json=body, timeout=60) as resp:
-        assert resp.status_code == 200
-        for line in resp.iter_lines():
-            if '"content":"' in line and '"content":""' not in line:
-                break  # one token in: hang up
+    if stream:
+        with httpx.stream("POST", f"{url}/chat/completions", json=body, timeout=60) as resp:
+            assert resp.status_code == 200
+            for line in resp.iter_lines():
+                if '"content":"' in line and '"content":""' not in line:
+                    break  # one token in: hang up
+    else:
+        with pytest.raises(httpx.ReadTimeout):  # gives up waiting and closes the connection
+            httpx.post(f"{url}/chat/completions", json=body, timeout=httpx.Timeout(60, read=1.0))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         row = _last_row(app)

@@ -55,4 +55,5 @@ def serve(
         f"dashboard: http://{s.host}:{s.port}/dashboard · log: "
         f"{service.engine.url.render_as_string(hide_password=True)}"
     )
-    uvicorn.run(app, host=s.host, port=s.port, log_level=log_level, access_log=False)
+    # No access log (the request log has every request) and no Server header (it names the stack to anyone).
+    uvicorn.run(app, host=s.host, port=s.port, log_level=log_level, access_log=False, server_header=False)

@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic.json_schema import models_json_schema
 
 from smallfirst.config import Settings, load_settings
 from smallfirst.models.registry import specs
@@ -83,7 +84,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     completions.add_routes(app, gw)
     _add_pages(app, gw)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes, refused=gw.refused)
-    _openapi_without_422(app)
+    _openapi(app)
     return app
 
 
@@ -142,8 +143,9 @@ def _recent(service: Service) -> tuple[list[RequestRecord], Any]:
     return list_requests(service.engine, limit=50, newest_first=True), totals(service.engine)
 
 
-def _openapi_without_422(app: FastAPI) -> None:
-    """FastAPI documents 422 for every body; this gateway answers 400 like OpenAI, so say that instead."""
+def _openapi(app: FastAPI) -> None:
+    """Adds the request bodies the completion routes parse themselves, and drops the 422 FastAPI documents
+    for every body: this gateway answers 400 like OpenAI."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -152,8 +154,14 @@ def _openapi_without_422(app: FastAPI) -> None:
             for path in schema.get("paths", {}).values():
                 for op in path.values():
                     op.get("responses", {}).pop("422", None)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name in ("HTTPValidationError", "ValidationError"):
-                schema.get("components", {}).get("schemas", {}).pop(name, None)
+                components.pop(name, None)
+            _, bodies = models_json_schema(
+                [(model, "validation") for model in completions.REQUEST_MODELS],
+                ref_template="#/components/schemas/{model}",
+            )
+            components.update(bodies["$defs"])
             app.openapi_schema = schema
         return app.openapi_schema
 

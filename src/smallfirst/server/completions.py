@@ -7,10 +7,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from smallfirst.errors import SmallfirstError
 from smallfirst.models.records import Completion
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from smallfirst.server.app import Gateway
 
 Kind = Literal["chat", "text"]
+Body = TypeVar("Body", ChatCompletionRequest, CompletionRequest)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": why}
@@ -72,6 +75,27 @@ def _streamed(model: type[Any]) -> dict[int | str, dict[str, Any]]:
             },
         },
     }
+
+
+async def _read(request: Request, model: type[Body]) -> Body:
+    """The body, parsed and validated in one pass by pydantic-core. FastAPI's body parameter would decode
+    the JSON in Python first and then run its dependency solver on every request; the route documents the
+    schema through ``_documented`` instead."""
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors, body=raw) from None
+
+
+def _documented(model: type[Any]) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+#: the request models whose schemas the app adds to its OpenAPI components (see ``_documented``)
+REQUEST_MODELS = (ChatCompletionRequest, CompletionRequest)
 
 
 def _usage(c: Completion) -> Usage:
@@ -256,9 +280,10 @@ def add_routes(app: FastAPI, gw: Gateway) -> None:
         responses=_streamed(ChatCompletionChunk),
         tags=["openai"],
         summary="Chat completion, routed to the smallest model that does the job",
+        openapi_extra=_documented(ChatCompletionRequest),
     )
-    async def chat_completions(request: Request, body: ChatCompletionRequest) -> Response:
-        return await _handle(gw, request, body, "chat")
+    async def chat_completions(request: Request) -> Response:
+        return await _handle(gw, request, await _read(request, ChatCompletionRequest), "chat")
 
     @app.post(
         "/v1/completions",
@@ -266,6 +291,7 @@ def add_routes(app: FastAPI, gw: Gateway) -> None:
         responses=_streamed(TextCompletion),
         tags=["openai"],
         summary="Text completion (the prompt is sent as one user turn)",
+        openapi_extra=_documented(CompletionRequest),
     )
-    async def completions(request: Request, body: CompletionRequest) -> Response:
-        return await _handle(gw, request, body, "text")
+    async def completions(request: Request) -> Response:
+        return await _handle(gw, request, await _read(request, CompletionRequest), "text")

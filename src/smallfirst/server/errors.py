@@ -92,7 +92,9 @@ def install(app: FastAPI, refused: Refusal) -> None:
             message = "the request body could not be read as JSON"
         if exc.status_code in (400, 413):
             refused(request.url.path, exc.status_code, message)
-        return error_response(exc.status_code, message)
+        return error_response(
+            exc.status_code, message, code="request_too_large" if exc.status_code == 413 else None
+        )
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -24,14 +24,16 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:
-            if name == b"content-length":
-                if value.isdigit() and int(value) > self.max_bytes:
+            if name == b"content-length" and value.isdigit():
+                if int(value) > self.max_bytes:
                     message = self._message(int(value))
                     if self.refused is not None:
                         self.refused(scope["path"], 413, message)
                     await error_response(413, message, code="request_too_large")(scope, receive, send)
                     return
-                break
+                # The server frames the body by this length, so it cannot run over: no counting needed.
+                await self.app(scope, receive, send)
+                return
         seen = 0
 
         async def limited() -> Message:
