@@ -66,3 +66,21 @@ def test_secrets_in_errors_never_reach_the_database(tmp_path: Path, monkeypatch)
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("log.db*"))
     assert b"prov-secret-4242" not in raw and b"sk-abcdef123456789" not in raw
     assert "[redacted]" in list_requests(engine)[0].error
+
+
+def test_background_writer_keeps_a_batch_when_one_row_is_refused(tmp_path: Path) -> None:
+    from smallfirst.store.writer import LogWriter
+
+    engine = get_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    taken = row()
+    insert(engine, taken)
+    seen: list[str] = []
+    writer = LogWriter(lambda: engine, observe=lambda r: seen.append(r.id))
+    batch = [row(), row(id=taken.id, model="duplicate"), row()]
+    for record in batch:
+        writer.submit(record)
+    writer.close()
+    stored = {r.id: r.model for r in list_requests(engine, limit=10)}
+    assert set(stored) == {taken.id, batch[0].id, batch[2].id}
+    assert stored[taken.id] == "m"  # the refused duplicate did not overwrite the first row
+    assert seen == [r.id for r in batch]  # metrics saw every request, written or not

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, IntegrityError
 
 from smallfirst.store.records import RequestRecord
 from smallfirst.store.requests import insert_many
@@ -70,12 +71,24 @@ class LogWriter:
                     except Exception:  # metrics must never cost a log row
                         log.exception("observing request %s failed", record.id)
             if batch:
-                try:
-                    insert_many(self._engine(), batch)
-                except Exception:  # a lost batch must not kill the writer; the server keeps answering
-                    log.exception("could not write %d request-log rows", len(batch))
+                self._insert(batch)
             for item in items:
                 if isinstance(item, threading.Event):
                     item.set()
             if any(item is None for item in items):
                 return
+
+    def _insert(self, batch: list[RequestRecord]) -> None:
+        try:
+            insert_many(self._engine(), batch)
+            return
+        except (IntegrityError, DataError):
+            if len(batch) == 1:
+                log.exception("could not write request-log row %s", batch[0].id)
+                return
+        except Exception:  # a lost batch must not kill the writer; the server keeps answering
+            log.exception("could not write %d request-log rows", len(batch))
+            return
+        # One row the database refuses (say, a duplicate id) must not cost the rest of its batch.
+        for record in batch:
+            self._insert([record])
