@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +25,7 @@ HI = [{"role": "user", "content": "Count from 1 to 10."}]
 #: a local tier priced by tokens, so a budget hold (max_tokens x price) is exact and the race is deterministic
 METERED = "metered"
 PER_TOKEN = Decimal("0.001")
+KEY_CACHE_S = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str, 
         "input_usd_per_mtok": 0,
         "output_usd_per_mtok": PER_TOKEN * 1_000_000,
     }
-    app = create_app(gateway_settings(tmp_path_factory.mktemp("keys"), {METERED: metered}))
+    app = create_app(gateway_settings(tmp_path_factory.mktemp("keys"), {METERED: metered}, key_cache_s=KEY_CACHE_S))
     engine = app.state.gateway.service.engine
     secrets = {
         "open": keystore.create_key(engine, "open")[1],
@@ -145,6 +147,7 @@ def test_revoked_key_is_401(keyed: tuple[Any, str, dict[str, str]]) -> None:
     record, secret = keystore.create_key(engine, "short-lived")
     _client(url, secret).chat.completions.create(model=LOCAL, messages=HI, max_tokens=1)
     assert keystore.revoke_key(engine, record.id)
+    time.sleep(KEY_CACHE_S + 0.1)  # the gateway believes a valid key for key_cache_s without asking again
     with pytest.raises(openai.AuthenticationError):
         _client(url, secret).chat.completions.create(model=LOCAL, messages=HI, max_tokens=1)
 

@@ -93,6 +93,9 @@ class ServerSettings(_Strict):
     budget_hold_s: float = Field(default=30.0, gt=0)
     #: bounds the wait for a local model's queue slot before a 503 tells the client to come back
     overload_retry_after_s: float = Field(default=1.0, gt=0)
+    #: a valid key is believed this long without asking the database again, so a revocation from another
+    #: process takes effect within it; 0 asks on every request
+    key_cache_s: float = Field(default=5.0, ge=0)
 
 
 class Settings(BaseSettings):

@@ -58,6 +58,9 @@ class Gatekeeper:
         self.limiter = RateLimiter()
         self._keys_exist = False
         self._checked_at = -math.inf
+        self._key_ttl = service.settings.server.key_cache_s
+        #: secret digest -> (valid key, when the database said so); unknown keys are never remembered
+        self._known: dict[str, tuple[keystore.KeyRecord, float]] = {}
 
     @property
     def enforced(self) -> bool:
@@ -74,6 +77,9 @@ class Gatekeeper:
     ) -> Admission:
         if not self.enforced:
             return OPEN
+        key = self._remembered(authorization)
+        if key is not None and key.budget_usd is None:
+            return self._permit(key, requested)  # nothing for the database to do: no thread hop
         return await asyncio.to_thread(self._admit, authorization, requested, messages, params)
 
     async def check(self, authorization: str | None) -> Admission:
@@ -95,12 +101,21 @@ class Gatekeeper:
                 "unknown or revoked API key",
                 hint="check the key, or create one with `smallfirst keys create`",
             )
+        if self._key_ttl > 0:
+            self._known[keystore.hash_secret(secret)] = (key, time.monotonic())
         return key
 
-    def _admit(
-        self, authorization: str | None, requested: str, messages: Sequence[Message], params: dict[str, Any]
-    ) -> Admission:
-        key = self._key(authorization)
+    def _remembered(self, authorization: str | None) -> keystore.KeyRecord | None:
+        secret = _bearer(authorization) if self._known else None
+        if not secret:
+            return None
+        hit = self._known.get(keystore.hash_secret(secret))
+        if hit is None or time.monotonic() - hit[1] > self._key_ttl:
+            return None
+        return hit[0]
+
+    def _permit(self, key: keystore.KeyRecord, requested: str) -> Admission:
+        """The checks that need no database: allowed models and the rate limit."""
         if key.allowed_models and requested not in key.allowed_models:
             raise ForbiddenError(
                 f"key {key.id} may not use {requested!r}",
@@ -109,6 +124,13 @@ class Gatekeeper:
             )
         if key.rate_limit_rpm is not None:
             self.limiter.hit(key.id, key.rate_limit_rpm)
+        return Admission(key)
+
+    def _admit(
+        self, authorization: str | None, requested: str, messages: Sequence[Message], params: dict[str, Any]
+    ) -> Admission:
+        key = self._key(authorization)
+        self._permit(key, requested)
         if key.budget_usd is None:
             return Admission(key)
         hold = self.hold(requested, messages, params)
