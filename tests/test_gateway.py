@@ -45,6 +45,15 @@ def test_chat_answers_with_route_in_headers_and_body(client: openai.OpenAI) -> N
     assert Decimal(raw.headers["x-smallfirst-saving-usd"]) == baseline - cost
 
 
+@pytest.mark.parametrize("model", [LOCAL, HTTP])
+def test_logprobs_come_back_per_token(client: openai.OpenAI, model: str) -> None:
+    resp = client.chat.completions.create(model=model, messages=HI, max_tokens=3, logprobs=True)
+    tokens = resp.choices[0].logprobs.content  # type: ignore[union-attr]
+    assert tokens and len(tokens) == resp.usage.completion_tokens  # type: ignore[union-attr]
+    assert "".join(t.token for t in tokens) == resp.choices[0].message.content
+    assert all(t.logprob <= 0 and t.bytes == list(t.token.encode("utf-8")) for t in tokens)
+
+
 def test_auto_policy_routes_and_reports_its_reason(client: openai.OpenAI) -> None:
     raw = client.chat.completions.with_raw_response.create(model="auto", messages=HI, max_tokens=4)
     assert raw.headers["x-smallfirst-policy"] == "auto"

@@ -26,6 +26,13 @@ def test_complete_against_a_real_loopback_server(llama_server: str) -> None:
     assert c.wall_seconds > 0
 
 
+def test_logprobs_from_a_real_loopback_server(llama_server: str) -> None:
+    """The cascade judges an endpoint's answer by these, so they must arrive from llama.cpp's server too."""
+    c = OpenAIModel("smol-http", spec(llama_server)).complete(ASK, max_tokens=4, logprobs=True)
+    assert c.logprobs and len(c.logprobs) == c.usage.completion_tokens
+    assert "".join(t.token for t in c.logprobs) == c.text and all(t.logprob <= 0 for t in c.logprobs)
+
+
 def test_stream_against_a_real_loopback_server(llama_server: str) -> None:
     model = OpenAIModel("smol-http", spec(llama_server))
     chunks = list(model.stream(ASK, max_tokens=8))

@@ -28,6 +28,9 @@ def chat_body(model: str, messages: Sequence[Message], params: dict[str, Any], s
     """The chat-completions request body: the OpenAI parameters we pass through, and usage on streams."""
     body: dict[str, Any] = {"model": model, "messages": list(messages)}
     body.update({k: v for k, v in params.items() if k in _PASS_THROUGH and v is not None})
+    if body.get("logprobs") and "top_logprobs" not in body:
+        # llama.cpp's server sends no logprobs at all without it; the one alternative it adds goes unused
+        body["top_logprobs"] = 1
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     )
     app.state.gateway = gw
     errors.install(app, gw.refused)
-    completions.add_routes(app, gw)
+    app.router.routes.extend(completions.routes(gw))
     _add_pages(app, gw)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes, refused=gw.refused)
     _openapi(app)
@@ -144,8 +144,8 @@ def _recent(service: Service) -> tuple[list[RequestRecord], Any]:
 
 
 def _openapi(app: FastAPI) -> None:
-    """Adds the request bodies the completion routes parse themselves, and drops the 422 FastAPI documents
-    for every body: this gateway answers 400 like OpenAI."""
+    """Adds the completion routes, which are plain ASGI routes FastAPI does not document itself, and drops
+    the 422 FastAPI documents for every body: this gateway answers 400 like OpenAI."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -154,14 +154,12 @@ def _openapi(app: FastAPI) -> None:
             for path in schema.get("paths", {}).values():
                 for op in path.values():
                     op.get("responses", {}).pop("422", None)
+            schema["paths"] = {**completions.openapi_paths(), **schema.get("paths", {})}
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name in ("HTTPValidationError", "ValidationError"):
                 components.pop(name, None)
-            _, bodies = models_json_schema(
-                [(model, "validation") for model in completions.REQUEST_MODELS],
-                ref_template="#/components/schemas/{model}",
-            )
-            components.update(bodies["$defs"])
+            _, defs = models_json_schema(completions.OPENAPI_MODELS, ref_template="#/components/schemas/{model}")
+            components.update(defs["$defs"])
             app.openapi_schema = schema
         return app.openapi_schema
 

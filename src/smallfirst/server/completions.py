@@ -1,5 +1,12 @@
 """``POST /v1/chat/completions`` and ``POST /v1/completions``: admit, answer through the service, and reply
-in the OpenAI shape with the route attached. Both share one path; only the response shapes differ."""
+in the OpenAI shape with the route attached. Both share one path; only the response shapes differ.
+
+They are the gateway's hot path, so each is a plain ASGI app mounted as a Starlette ``Route`` rather than a
+FastAPI endpoint: FastAPI's request object, dependency solver, body parameter and response wrapping cost
+about 0.35 ms per request on two cores, a third of everything the gateway adds. The body is parsed and
+validated in one pydantic-core pass; errors still pass through the app's middleware and exception handlers,
+and ``openapi_paths`` documents both routes as FastAPI would.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
-from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from smallfirst.errors import SmallfirstError
 from smallfirst.models.records import Completion
@@ -21,12 +29,9 @@ from smallfirst.server.auth import Admission
 from smallfirst.server.route_info import route_headers, route_info
 from smallfirst.server.sse import DONE, ClientGone, SSEResponse, event, until_disconnect
 from smallfirst.server.wire import (
-    AssistantMessage,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
-    Choice,
-    ChoiceLogprobs,
     ChunkChoice,
     CompletionChoice,
     CompletionRequest,
@@ -34,8 +39,6 @@ from smallfirst.server.wire import (
     ErrorResponse,
     RouteInfo,
     TextCompletion,
-    TokenLogprob,
-    Usage,
 )
 from smallfirst.service import Answer, RequestContext
 
@@ -43,126 +46,184 @@ if TYPE_CHECKING:
     from smallfirst.server.app import Gateway
 
 Kind = Literal["chat", "text"]
-Body = TypeVar("Body", ChatCompletionRequest, CompletionRequest)
+Body = ChatCompletionRequest | CompletionRequest
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": why}
-    for status, why in (
-        (400, "Malformed JSON, wrong types or out-of-range parameters"),
-        (401, "Missing or unknown API key"),
-        (403, "Model not allowed for this key"),
-        (404, "Unknown model"),
-        (413, "Body over the limit, or prompt over the model's context"),
-        (429, "Budget spent or rate limit hit; see Retry-After"),
-        (502, "Every upstream failed"),
-        (503, "The local model's queue is full; see Retry-After"),
-    )
+_ERRORS = {
+    400: "Malformed JSON, wrong types or out-of-range parameters",
+    401: "Missing or unknown API key",
+    403: "Model not allowed for this key",
+    404: "Unknown model",
+    413: "Body over the limit, or prompt over the model's context",
+    429: "Budget spent or rate limit hit; see Retry-After",
+    502: "Every upstream failed",
+    503: "The local model's queue is full; see Retry-After",
 }
+#: the headers a completion reads, by their ASGI (lower-case) names
+_HEADERS = {b"authorization": "authorization", b"x-smallfirst-task": "task", b"x-smallfirst-tag": "tag"}
+_SPECS: dict[Kind, tuple[str, type[Body], type[BaseModel], type[BaseModel], str]] = {
+    "chat": (
+        "/v1/chat/completions",
+        ChatCompletionRequest,
+        ChatCompletion,
+        ChatCompletionChunk,
+        "Chat completion, routed to the smallest model that does the job",
+    ),
+    "text": (
+        "/v1/completions",
+        CompletionRequest,
+        TextCompletion,
+        TextCompletion,
+        "Text completion (the prompt is sent as one user turn)",
+    ),
+}
+#: every model the two routes' documentation refers to, for the app's OpenAPI components
+OPENAPI_MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+    *((spec[1], "validation") for spec in _SPECS.values()),
+    *((model, "serialization") for spec in _SPECS.values() for model in spec[2:4]),
+    (ErrorResponse, "serialization"),
+]
 
 
-def _streamed(model: type[Any]) -> dict[int | str, dict[str, Any]]:
-    return {
-        **_ERRORS,
-        200: {
-            "model": model,
-            "content": {
-                "text/event-stream": {
-                    "schema": {
-                        "type": "string",
-                        "description": "with stream=true: chunks as server-sent events, then 'data: [DONE]'",
-                    }
-                }
-            },
-        },
-    }
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-async def _read(request: Request, model: type[Body]) -> Body:
-    """The body, parsed and validated in one pass by pydantic-core. FastAPI's body parameter would decode
-    the JSON in Python first and then run its dependency solver on every request; the route documents the
-    schema through ``_documented`` instead."""
-    raw = await request.body()
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        raise RequestValidationError(errors, body=raw) from None
+def openapi_paths() -> dict[str, Any]:
+    """The two routes as FastAPI would document them (it documents only its own endpoints)."""
+    paths: dict[str, Any] = {}
+    for kind, (path, request, answer, chunk, summary) in _SPECS.items():
+        responses: dict[str, Any] = {
+            "200": {
+                "description": "The completion; with stream=true, server-sent events instead",
+                "content": {
+                    "application/json": {"schema": _ref(answer)},
+                    "text/event-stream": {
+                        "schema": {
+                            "type": "string",
+                            "description": f"with stream=true: {chunk.__name__} objects as server-sent "
+                            "events, then 'data: [DONE]'",
+                        }
+                    },
+                },
+            }
+        }
+        for status, why in _ERRORS.items():
+            responses[str(status)] = {
+                "description": why,
+                "content": {"application/json": {"schema": _ref(ErrorResponse)}},
+            }
+        paths[path] = {
+            "post": {
+                "tags": ["openai"],
+                "summary": summary,
+                "operationId": f"{kind}_completions",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(request)}}},
+                "responses": responses,
+            }
+        }
+    return paths
 
 
-def _documented(model: type[Any]) -> dict[str, Any]:
-    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+class CompletionRoute:
+    """One of the two endpoints, as an ASGI app."""
+
+    def __init__(self, gw: Gateway, kind: Kind) -> None:
+        self.gw, self.kind = gw, kind
+        self.request_model = _SPECS[kind][1]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            raw = await _body(receive)
+        except ClientGone:
+            return  # nobody to answer
+        try:
+            body = self.request_model.model_validate_json(raw)
+        except ValidationError as exc:
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+            raise RequestValidationError(errors, body=raw) from None
+        headers = {}
+        for name, value in scope["headers"]:
+            if name in _HEADERS:
+                headers[_HEADERS[name]] = value.decode("latin-1")
+        response = await _handle(self.gw, scope["path"], headers, receive, body, self.kind)
+        await response(scope, receive, send)
 
 
-#: the request models whose schemas the app adds to its OpenAPI components (see ``_documented``)
-REQUEST_MODELS = (ChatCompletionRequest, CompletionRequest)
+async def _body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-def _usage(c: Completion) -> Usage:
-    return Usage(
-        prompt_tokens=c.usage.prompt_tokens,
-        completion_tokens=c.usage.completion_tokens,
-        total_tokens=c.usage.total_tokens,
-    )
+def _usage(c: Completion) -> dict[str, int]:
+    u = c.usage
+    return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens}
+
+
+# The bodies are validated from plain dicts in one pydantic-core call each, rather than built object by
+# object: the same check that they match the documented schema, at a fifth of the Python calls.
 
 
 def _chat_body(answer: Answer, info: RouteInfo, want_logprobs: bool) -> ChatCompletion:
     c = answer.completion
     logprobs = None
     if want_logprobs and c.logprobs is not None:
-        logprobs = ChoiceLogprobs(
-            content=[
-                TokenLogprob(token=t.token, logprob=t.logprob, bytes=list(t.token.encode("utf-8")))
-                for t in c.logprobs
+        logprobs = {
+            "content": [
+                {"token": t.token, "logprob": t.logprob, "bytes": list(t.token.encode("utf-8"))} for t in c.logprobs
             ]
-        )
-    return ChatCompletion(
-        id=f"chatcmpl-{answer.request_id}",
-        created=int(time.time()),
-        model=c.model,
-        choices=[
-            Choice(message=AssistantMessage(content=c.text), finish_reason=c.finish_reason, logprobs=logprobs)
-        ],
-        usage=_usage(c),
-        smallfirst=info,
+        }
+    return ChatCompletion.model_validate(
+        {
+            "id": f"chatcmpl-{answer.request_id}",
+            "created": int(time.time()),
+            "model": c.model,
+            "choices": [
+                {"message": {"content": c.text}, "finish_reason": c.finish_reason, "logprobs": logprobs}
+            ],
+            "usage": _usage(c),
+            "smallfirst": info,
+        }
     )
 
 
 def _text_body(answer: Answer, info: RouteInfo) -> TextCompletion:
     c = answer.completion
-    return TextCompletion(
-        id=f"cmpl-{answer.request_id}",
-        created=int(time.time()),
-        model=c.model,
-        choices=[CompletionChoice(text=c.text, finish_reason=c.finish_reason)],
-        usage=_usage(c),
-        smallfirst=info,
+    return TextCompletion.model_validate(
+        {
+            "id": f"cmpl-{answer.request_id}",
+            "created": int(time.time()),
+            "model": c.model,
+            "choices": [{"text": c.text, "finish_reason": c.finish_reason}],
+            "usage": _usage(c),
+            "smallfirst": info,
+        }
     )
 
 
 async def _handle(
-    gw: Gateway, request: Request, body: ChatCompletionRequest | CompletionRequest, kind: Kind
+    gw: Gateway, path: str, headers: dict[str, str], receive: Receive, body: Body, kind: Kind
 ) -> Response:
     try:
         messages = body.to_messages()
         params = body.params()
-        admission = await gw.gate.admit(request.headers.get("authorization"), body.model, messages, params)
+        admission = await gw.gate.admit(headers.get("authorization"), body.model, messages, params)
     except SmallfirstError as exc:
-        gw.refused(request.url.path, exc.status, str(exc), requested=body.model)
+        gw.refused(path, exc.status, str(exc), requested=body.model)
         raise
     ctx = RequestContext(
-        source="gateway",
-        key_id=admission.key_id,
-        task=request.headers.get("x-smallfirst-task"),
-        tag=request.headers.get("x-smallfirst-tag"),
+        source="gateway", key_id=admission.key_id, task=headers.get("task"), tag=headers.get("tag")
     )
     if body.stream:
         return await _stream(gw, body, messages, params, ctx, admission, kind)
     with telemetry.span("chat" if kind == "chat" else "text_completion", body.model) as span:
         try:
-            answer = await until_disconnect(
-                request, gw.service.aanswer(messages, body.model, ctx=ctx, **params)
-            )
+            answer = await until_disconnect(receive, gw.service.aanswer(messages, body.model, ctx=ctx, **params))
         except ClientGone:
             gw.gate.settle_soon(admission, Decimal(0))
             return Response(status_code=499)
@@ -181,7 +242,7 @@ async def _handle(
 
 async def _stream(
     gw: Gateway,
-    body: ChatCompletionRequest | CompletionRequest,
+    body: Body,
     messages: Any,
     params: dict[str, Any],
     ctx: RequestContext,
@@ -273,25 +334,5 @@ async def _stream(
     return SSEResponse(events(), headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
 
-def add_routes(app: FastAPI, gw: Gateway) -> None:
-    @app.post(
-        "/v1/chat/completions",
-        response_model=ChatCompletion,
-        responses=_streamed(ChatCompletionChunk),
-        tags=["openai"],
-        summary="Chat completion, routed to the smallest model that does the job",
-        openapi_extra=_documented(ChatCompletionRequest),
-    )
-    async def chat_completions(request: Request) -> Response:
-        return await _handle(gw, request, await _read(request, ChatCompletionRequest), "chat")
-
-    @app.post(
-        "/v1/completions",
-        response_model=TextCompletion,
-        responses=_streamed(TextCompletion),
-        tags=["openai"],
-        summary="Text completion (the prompt is sent as one user turn)",
-        openapi_extra=_documented(CompletionRequest),
-    )
-    async def completions(request: Request) -> Response:
-        return await _handle(gw, request, await _read(request, CompletionRequest), "text")
+def routes(gw: Gateway) -> list[Route]:
+    return [Route(spec[0], CompletionRoute(gw, kind), methods=["POST"]) for kind, spec in _SPECS.items()]

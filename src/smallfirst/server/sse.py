@@ -13,7 +13,6 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import anyio
-from fastapi import Request
 from pydantic import BaseModel
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -54,7 +53,7 @@ class SSEResponse(StreamingResponse):
                 await self.body_iterator.aclose()  # type: ignore[attr-defined]
 
 
-async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
+async def until_disconnect(receive: Receive, work: Awaitable[T]) -> T:
     """Await ``work`` in this task, cancelling it if the client disconnects first (then raises ClientGone).
 
     Only the watcher gets a task of its own: running ``work`` here instead of beside it saves a task, a
@@ -65,7 +64,7 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
 
     async def watch() -> None:
         nonlocal gone
-        while (await request.receive())["type"] != "http.disconnect":
+        while (await receive())["type"] != "http.disconnect":
             pass
         gone = True
         current.cancel()
