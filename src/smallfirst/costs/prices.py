@@ -54,16 +54,7 @@ def genai_price(model: str, provider: str | None, usage: Usage) -> Price:
     """
     from datetime import UTC, datetime
 
-    from genai_prices.data_snapshot import get_snapshot
-
-    try:
-        found, info = get_snapshot().find_provider_model(model, None, provider, None)
-    except LookupError as exc:
-        raise ConfigError(f"genai-prices has no price for model {model!r}"
-                          + (f" at provider {provider!r}" if provider else "") + f" ({exc})",
-                          hint="set price_model to a model id genai-prices knows (e.g. 'gpt-4o-mini'), or "
-                               "pricing='manual' with input_usd_per_mtok/output_usd_per_mtok") from None
-    source = f"genai-prices {genai_prices_version()} ({found.id}/{info.id})"
+    found, info, source = _find(model, provider)
     now = datetime.now(tz=UTC)
     rates = _linear_rates(info.get_prices(now))
     if rates is None:
@@ -73,6 +64,31 @@ def genai_price(model: str, provider: str | None, usage: Usage) -> Price:
     fixed, per_input, per_output = rates
     return Price(fixed + per_input * usage.prompt_tokens / _MTOK + per_output * usage.completion_tokens / _MTOK,
                  source)
+
+
+# (id(snapshot), model, provider) -> (the snapshot, kept alive so its id stays unique; provider, model, label)
+_FOUND: dict[tuple[int, str, str | None], tuple[object, object, object, str]] = {}
+
+
+def _find(model: str, provider: str | None) -> tuple[object, object, str]:
+    """The library's provider and model entries, looked up once per snapshot (its search walks every
+    provider's patterns, and the gateway prices each request twice)."""
+    from genai_prices.data_snapshot import get_snapshot
+
+    snapshot = get_snapshot()
+    hit = _FOUND.get((id(snapshot), model, provider))
+    if hit is not None and hit[0] is snapshot:
+        return hit[1], hit[2], hit[3]
+    try:
+        found, info = snapshot.find_provider_model(model, None, provider, None)
+    except LookupError as exc:
+        raise ConfigError(f"genai-prices has no price for model {model!r}"
+                          + (f" at provider {provider!r}" if provider else "") + f" ({exc})",
+                          hint="set price_model to a model id genai-prices knows (e.g. 'gpt-4o-mini'), or "
+                               "pricing='manual' with input_usd_per_mtok/output_usd_per_mtok") from None
+    source = f"genai-prices {genai_prices_version()} ({found.id}/{info.id})"
+    _FOUND[(id(snapshot), model, provider)] = (snapshot, found, info, source)
+    return found, info, source
 
 
 def _genai_usage(input_tokens: int, output_tokens: int) -> object:
@@ -108,7 +124,12 @@ register_price_source("genai-prices", genai_price)
 
 def manual_price(input_per_mtok: Decimal, output_per_mtok: Decimal, usage: Usage) -> Price:
     usd = (input_per_mtok * usage.prompt_tokens + output_per_mtok * usage.completion_tokens) / _MTOK
-    return Price(usd, f"manual ({input_per_mtok}/{output_per_mtok} USD per MTok)")
+    return Price(usd, _manual_label(input_per_mtok, output_per_mtok))
+
+
+@cache
+def _manual_label(input_per_mtok: Decimal, output_per_mtok: Decimal) -> str:
+    return f"manual ({input_per_mtok}/{output_per_mtok} USD per MTok)"
 
 
 def hardware_usd_per_second(hw: HardwareProfile) -> Decimal:

@@ -4,6 +4,7 @@ and a tracer provider is configured; otherwise nothing at all happens (and nothi
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,13 +14,24 @@ except ImportError:  # the otel extra is optional
     trace = None  # type: ignore[assignment]
 
 
+_RECHECK_S = 1.0
+_state: dict[str, Any] = {"tracer": None, "checked": -_RECHECK_S}
+
+
 def _tracer() -> Any:
-    if trace is None:
+    """The tracer once a provider is configured (OpenTelemetry sets one provider per process, so it is kept);
+    until then, nobody collects spans, the work is skipped, and the provider is looked for once a second."""
+    if trace is None or _state["tracer"] is not None:
+        return _state["tracer"]
+    now = time.monotonic()
+    if now - _state["checked"] < _RECHECK_S:
         return None
+    _state["checked"] = now
     provider = trace.get_tracer_provider()
     if type(provider).__name__ in ("ProxyTracerProvider", "NoOpTracerProvider"):
-        return None  # nobody collects spans: skip the work
-    return provider.get_tracer("smallfirst")
+        return None
+    _state["tracer"] = provider.get_tracer("smallfirst")
+    return _state["tracer"]
 
 
 @contextlib.contextmanager
