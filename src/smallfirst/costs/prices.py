@@ -4,8 +4,10 @@ came from. A new source is a registration, not an edit to the ledger."""
 from __future__ import annotations
 
 import importlib.metadata as md
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 
@@ -52,14 +54,12 @@ def genai_price(model: str, provider: str | None, usage: Usage) -> Price:
     a million output tokens) and reused for as long as that price object is the active one; tiered prices
     always take the full calculation.
     """
-    from datetime import UTC, datetime
-
     found, info, source = _find(model, provider)
-    now = datetime.now(tz=UTC)
-    rates = _linear_rates(info.get_prices(now))
+    rates = _linear_rates(_active_price(info))
     if rates is None:
-        calc = info.calc_price(_genai_usage(usage.prompt_tokens, usage.completion_tokens), found,
-                               genai_request_timestamp=now)
+        calc = info.calc_price(  # type: ignore[attr-defined]
+            _genai_usage(usage.prompt_tokens, usage.completion_tokens), found,
+            genai_request_timestamp=datetime.now(tz=UTC))
         return Price(Decimal(calc.total_price), source)
     fixed, per_input, per_output = rates
     return Price(fixed + per_input * usage.prompt_tokens / _MTOK + per_output * usage.completion_tokens / _MTOK,
@@ -89,6 +89,22 @@ def _find(model: str, provider: str | None) -> tuple[object, object, str]:
     source = f"genai-prices {genai_prices_version()} ({found.id}/{info.id})"
     _FOUND[(id(snapshot), model, provider)] = (snapshot, found, info, source)
     return found, info, source
+
+
+# id(model entry) -> (the entry, kept alive; the price it had; when that was read). A price that changes at a
+# given date (genai-prices records such changes) is picked up within the minute.
+_ACTIVE: dict[int, tuple[object, object, float]] = {}
+_ACTIVE_TTL_S = 60.0
+
+
+def _active_price(info: object) -> object:
+    now = time.monotonic()
+    hit = _ACTIVE.get(id(info))
+    if hit is not None and hit[0] is info and now - hit[2] < _ACTIVE_TTL_S:
+        return hit[1]
+    price = info.get_prices(datetime.now(tz=UTC))  # type: ignore[attr-defined]
+    _ACTIVE[id(info)] = (info, price, now)
+    return price
 
 
 def _genai_usage(input_tokens: int, output_tokens: int) -> object:

@@ -1,10 +1,13 @@
-"""The route of one answer, as the ``smallfirst`` body object and as ``x-smallfirst-*`` response headers."""
+"""The route of one answer, as the ``smallfirst`` body object and as ``x-smallfirst-*`` response headers.
+
+A plain dict with ``RouteInfo``'s fields: the non-streaming body is written straight to JSON, and the tests
+hold the responses to the documented schema (``RouteInfo`` in ``wire.py``)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from smallfirst.server.wire import RouteInfo
 from smallfirst.service import Answer
 
 
@@ -12,22 +15,22 @@ def _usd(amount: Decimal) -> str:
     return f"{amount:.12f}"
 
 
-def route_info(answer: Answer) -> RouteInfo:
+def route_info(answer: Answer) -> dict[str, Any]:
     d, c = answer.decision, answer.cost
-    return RouteInfo(
-        request_id=answer.request_id,
-        model=answer.model,
-        policy=d.policy,
-        reason=d.reason,
-        score=d.score,
-        threshold=d.threshold,
-        attempted=list(d.attempted),
-        cost_usd=_usd(c.amount),
-        baseline_usd=_usd(c.baseline),
-        saving_usd=_usd(c.saving),
-        baseline_model=c.baseline_model,
-        price_source=c.source,
-    )
+    return {
+        "request_id": answer.request_id,
+        "model": answer.model,
+        "policy": d.policy,
+        "reason": d.reason,
+        "score": d.score,
+        "threshold": d.threshold,
+        "attempted": list(d.attempted),
+        "cost_usd": _usd(c.amount),
+        "baseline_usd": _usd(c.baseline),
+        "saving_usd": _usd(c.saving),
+        "baseline_model": c.baseline_model,
+        "price_source": c.source,
+    }
 
 
 def _header_safe(text: str, limit: int = 300) -> str:
@@ -36,18 +39,18 @@ def _header_safe(text: str, limit: int = 300) -> str:
     return flat.encode("ascii", "backslashreplace").decode("ascii")[:limit]
 
 
-def route_headers(info: RouteInfo) -> dict[str, str]:
+def route_headers(info: dict[str, Any]) -> dict[str, str]:
     headers = {
-        "x-smallfirst-request-id": info.request_id,
-        "x-smallfirst-model": _header_safe(info.model),
-        "x-smallfirst-policy": _header_safe(info.policy),
-        "x-smallfirst-reason": _header_safe(info.reason),
-        "x-smallfirst-cost-usd": info.cost_usd,
-        "x-smallfirst-baseline-usd": info.baseline_usd,
-        "x-smallfirst-saving-usd": info.saving_usd,
+        "x-smallfirst-request-id": info["request_id"],
+        "x-smallfirst-model": _header_safe(info["model"]),
+        "x-smallfirst-policy": _header_safe(info["policy"]),
+        "x-smallfirst-reason": _header_safe(info["reason"]),
+        "x-smallfirst-cost-usd": info["cost_usd"],
+        "x-smallfirst-baseline-usd": info["baseline_usd"],
+        "x-smallfirst-saving-usd": info["saving_usd"],
     }
-    if info.score is not None:
-        headers["x-smallfirst-score"] = f"{info.score:.6g}"
-    if info.threshold is not None:
-        headers["x-smallfirst-threshold"] = f"{info.threshold:.6g}"
+    if info["score"] is not None:
+        headers["x-smallfirst-score"] = f"{info['score']:.6g}"
+    if info["threshold"] is not None:
+        headers["x-smallfirst-threshold"] = f"{info['threshold']:.6g}"
     return headers
