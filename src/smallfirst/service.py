@@ -133,37 +133,26 @@ class Service:
 
     def answer(self, messages: Sequence[Message], model: str | None = None, *, ctx: RequestContext | None = None,
                **params: Any) -> Answer:
-        ctx = ctx or RequestContext()
-        requested = model or self.settings.default_model
-        started = time.perf_counter()
-        decision: Decision | None = None
-        try:
-            decision = self.decide(requested, messages, ctx.task)
-            policy = self._escalating(requested)
+        with self._attempt(model, messages, ctx) as at:
+            at.decision = decision = self.decide(at.requested, messages, at.ctx.task)
+            policy = self._escalating(at.requested)
             if policy is not None:
-                answer = self._cascade(policy, decision, messages, ctx, params)
+                answer = self._cascade(policy, decision, messages, at.ctx, params)
             else:
                 completion, decision = self._complete_with_fallbacks(decision, messages, params)
                 answer = self._priced(completion, decision)
-        except SmallfirstError as exc:
-            self._log_failure(requested, decision, ctx, exc, time.perf_counter() - started, messages)
-            raise
-        self._log_success(requested, answer, ctx, messages)
+        self._log_success(at.requested, answer, at.ctx, messages)
         return answer
 
     def stream(self, messages: Sequence[Message], model: str | None = None, *, ctx: RequestContext | None = None,
                **params: Any) -> Iterator[Chunk | Answer]:
         """Yields text chunks, then the final Answer. A cascade cannot stream its first attempt (it must judge
         it before showing it), so it answers whole and yields the text as one chunk."""
-        ctx = ctx or RequestContext()
-        requested = model or self.settings.default_model
-        started = time.perf_counter()
-        decision: Decision | None = None
-        try:
-            decision = self.decide(requested, messages, ctx.task)
-            policy = self._escalating(requested)
+        with self._attempt(model, messages, ctx) as at:
+            at.decision = decision = self.decide(at.requested, messages, at.ctx.task)
+            policy = self._escalating(at.requested)
             if policy is not None:
-                answer = self._cascade(policy, decision, messages, ctx, params)
+                answer = self._cascade(policy, decision, messages, at.ctx, params)
                 yield Chunk(answer.completion.text)
             else:
                 target = self.pool.get(decision.model)
@@ -175,15 +164,11 @@ class Service:
                         yield chunk
                 assert final is not None
                 answer = self._priced(final, decision)
-        except SmallfirstError as exc:
-            self._log_failure(requested, decision, ctx, exc, time.perf_counter() - started, messages)
-            raise
-        except GeneratorExit:
-            self._log_failure(requested, decision, ctx, UpstreamError("client disconnected"),
-                              time.perf_counter() - started, messages, status=499)
-            raise
-        self._log_success(requested, answer, ctx, messages)
+        self._log_success(at.requested, answer, at.ctx, messages)
         yield answer
+
+    def _attempt(self, model: str | None, messages: Sequence[Message], ctx: RequestContext | None) -> _Attempt:
+        return _Attempt(self, model or self.settings.default_model, messages, ctx or RequestContext())
 
     def _complete_with_fallbacks(self, decision: Decision, messages: Sequence[Message],
                                  params: dict[str, Any]) -> tuple[Completion, Decision]:
@@ -250,26 +235,15 @@ class Service:
 
     async def aanswer(self, messages: Sequence[Message], model: str | None = None, *,
                       ctx: RequestContext | None = None, **params: Any) -> Answer:
-        ctx = ctx or RequestContext()
-        requested = model or self.settings.default_model
-        started = time.perf_counter()
-        decision: Decision | None = None
-        try:
-            decision = self.decide(requested, messages, ctx.task)
-            policy = self._escalating(requested)
+        with self._attempt(model, messages, ctx) as at:
+            at.decision = decision = self.decide(at.requested, messages, at.ctx.task)
+            policy = self._escalating(at.requested)
             if policy is not None:
-                answer = await self._acascade(policy, decision, messages, ctx, params)
+                answer = await self._acascade(policy, decision, messages, at.ctx, params)
             else:
                 completion, decision = await self._acomplete_with_fallbacks(decision, messages, params)
                 answer = self._priced(completion, decision)
-        except SmallfirstError as exc:
-            self._log_failure(requested, decision, ctx, exc, time.perf_counter() - started, messages)
-            raise
-        except asyncio.CancelledError:
-            self._log_failure(requested, decision, ctx, UpstreamError("client disconnected"),
-                              time.perf_counter() - started, messages, status=499)
-            raise
-        self._log_success(requested, answer, ctx, messages)
+        self._log_success(at.requested, answer, at.ctx, messages)
         return answer
 
     async def astream(self, messages: Sequence[Message], model: str | None = None, *,
@@ -277,15 +251,11 @@ class Service:
         """Like ``stream``. A failing model is replaced by its fallback only before its first token: after
         that the client has seen text, and splicing another model's answer onto it would be worse than an
         error."""
-        ctx = ctx or RequestContext()
-        requested = model or self.settings.default_model
-        started = time.perf_counter()
-        decision: Decision | None = None
-        try:
-            decision = self.decide(requested, messages, ctx.task)
-            policy = self._escalating(requested)
+        with self._attempt(model, messages, ctx) as at:
+            at.decision = decision = self.decide(at.requested, messages, at.ctx.task)
+            policy = self._escalating(at.requested)
             if policy is not None:
-                answer = await self._acascade(policy, decision, messages, ctx, params)
+                answer = await self._acascade(policy, decision, messages, at.ctx, params)
                 yield Chunk(answer.completion.text)
             else:
                 chain = [decision.model, *self.resolve(decision.model).fallbacks]
@@ -312,14 +282,7 @@ class Service:
                 if final is None:
                     raise last or UpstreamError(f"{decision.model} ended its stream without a completion")
                 answer = self._priced(final, _fell_back(decision, final.model, tried, last))
-        except SmallfirstError as exc:
-            self._log_failure(requested, decision, ctx, exc, time.perf_counter() - started, messages)
-            raise
-        except (GeneratorExit, asyncio.CancelledError):
-            self._log_failure(requested, decision, ctx, UpstreamError("client disconnected"),
-                              time.perf_counter() - started, messages, status=499)
-            raise
-        self._log_success(requested, answer, ctx, messages)
+        self._log_success(at.requested, answer, at.ctx, messages)
         yield answer
 
     async def _acomplete_with_fallbacks(self, decision: Decision, messages: Sequence[Message],
@@ -409,6 +372,34 @@ class Service:
         if self._calls is not None:
             self._calls.close()
         self.pool.close()
+
+
+class _Attempt:
+    """One request from routing to its answer. A failure inside it leaves the request's error row; a caller
+    that goes away (a closed generator, a cancelled task) leaves a 499. Success is logged by the caller, once
+    it holds the answer."""
+
+    __slots__ = ("service", "requested", "messages", "ctx", "decision", "started")
+
+    def __init__(self, service: Service, requested: str, messages: Sequence[Message], ctx: RequestContext) -> None:
+        self.service, self.requested, self.messages, self.ctx = service, requested, messages, ctx
+        self.decision: Decision | None = None
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> _Attempt:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, SmallfirstError):
+            error, status = exc, None
+        elif isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
+            error, status = UpstreamError("client disconnected"), 499
+        else:
+            return
+        self.service._log_failure(self.requested, self.decision, self.ctx, error,
+                                  time.perf_counter() - self.started, self.messages, status=status)
 
 
 def _fell_back(decision: Decision, name: str, tried: list[str], last: UpstreamError | None) -> Decision:
