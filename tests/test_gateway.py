@@ -158,6 +158,12 @@ def test_wrong_types_and_ranges_are_400(gateway: tuple[Any, str], body: str, par
     assert r.json()["error"]["type"] == "invalid_request_error"
 
 
+def test_wrong_method_is_405_in_openai_shape(gateway: tuple[Any, str]) -> None:
+    r = httpx.get(f"{gateway[1]}/chat/completions", timeout=10)
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+
+
 def test_body_over_limit_is_413(gateway: tuple[Any, str]) -> None:
     big = '{"model": "auto", "messages": [{"role": "user", "content": "' + "x" * 30_000 + '"}]}'
     r = _post(gateway[1], big)

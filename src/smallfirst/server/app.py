@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic.json_schema import models_json_schema
+from starlette.types import Receive, Scope, Send
 
 from smallfirst.config import Settings, load_settings
 from smallfirst.models.registry import specs
@@ -55,6 +56,28 @@ class Gateway:
         )
 
 
+class _GatewayApp(FastAPI):
+    """FastAPI, except that the two completion routes are answered before its middleware and router.
+
+    They are the hot path: what stands in front of a FastAPI endpoint (six middleware layers, the router,
+    the request object, the dependency solver, the response wrapper) cost about 0.45 ms per request on two
+    cores, more than half of what the gateway added to a request. Everything else is FastAPI's."""
+
+    def __init__(self, hot: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hot = hot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = None
+        if scope["type"] == "http":
+            path, root = scope["path"], scope.get("root_path", "")
+            route = self.hot.get(path[len(root) :] if root and path.startswith(root) else path)
+        if route is not None:
+            await route(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
     settings = settings or (service.settings if service else load_settings())
     owned = service is None
@@ -72,7 +95,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         if owned:
             await asyncio.to_thread(service.close)
 
-    app = FastAPI(
+    app = _GatewayApp(
+        completions.routes(gw),
         title="smallfirst",
         version="0.1.0",
         lifespan=lifespan,
@@ -81,7 +105,6 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     )
     app.state.gateway = gw
     errors.install(app, gw.refused)
-    app.router.routes.extend(completions.routes(gw))
     _add_pages(app, gw)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes, refused=gw.refused)
     _openapi(app)

@@ -1,11 +1,9 @@
 """``POST /v1/chat/completions`` and ``POST /v1/completions``: admit, answer through the service, and reply
 in the OpenAI shape with the route attached. Both share one path; only the response shapes differ.
 
-They are the gateway's hot path, so each is a plain ASGI app mounted as a Starlette ``Route`` rather than a
-FastAPI endpoint: FastAPI's request object, dependency solver, body parameter and response wrapping cost
-about 0.35 ms per request on two cores, a third of everything the gateway adds. The body is parsed and
-validated in one pydantic-core pass; errors still pass through the app's middleware and exception handlers,
-and ``openapi_paths`` documents both routes as FastAPI would.
+They are the gateway's hot path, so each is a plain ASGI app that the app calls ahead of FastAPI (see
+``app.py``): the body is read under the size limit and validated in one pydantic-core pass, errors take the
+same OpenAI shape as everywhere else, and ``openapi_paths`` documents both routes as FastAPI would.
 """
 
 from __future__ import annotations
@@ -20,13 +18,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
-from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from smallfirst.errors import SmallfirstError
 from smallfirst.models.records import Completion
 from smallfirst.server import telemetry
 from smallfirst.server.auth import Admission
+from smallfirst.server.errors import error_response, response_for
+from smallfirst.server.limits import too_large
 from smallfirst.server.route_info import route_headers, route_info
 from smallfirst.server.sse import DONE, ClientGone, SSEResponse, event, until_disconnect
 from smallfirst.server.wire import (
@@ -59,7 +58,12 @@ _ERRORS = {
     503: "The local model's queue is full; see Retry-After",
 }
 #: the headers a completion reads, by their ASGI (lower-case) names
-_HEADERS = {b"authorization": "authorization", b"x-smallfirst-task": "task", b"x-smallfirst-tag": "tag"}
+_HEADERS = {
+    b"authorization": "authorization",
+    b"content-length": "content-length",
+    b"x-smallfirst-task": "task",
+    b"x-smallfirst-tag": "tag",
+}
 _SPECS: dict[Kind, tuple[str, type[Body], type[BaseModel], type[BaseModel], str]] = {
     "chat": (
         "/v1/chat/completions",
@@ -125,39 +129,62 @@ def openapi_paths() -> dict[str, Any]:
 
 
 class CompletionRoute:
-    """One of the two endpoints, as an ASGI app."""
+    """One of the two endpoints, as an ASGI app that the gateway app calls before its middleware and router
+    (see ``app.py``): it applies the body limit itself and answers every error in the OpenAI shape through
+    ``errors.response_for``, as the app's exception handlers do for the other routes."""
 
     def __init__(self, gw: Gateway, kind: Kind) -> None:
         self.gw, self.kind = gw, kind
         self.request_model = _SPECS[kind][1]
+        self.max_bytes = gw.settings.server.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            raw = await _body(receive)
-        except ClientGone:
-            return  # nobody to answer
+        if scope["method"] != "POST":
+            response: Response = error_response(405, f"{scope['path']} takes POST only")
+            response.headers["allow"] = "POST"
+        else:
+            try:
+                response = await self._answer(scope, receive)
+            except ClientGone:
+                return  # nobody to answer
+            except Exception as exc:  # noqa: BLE001 - every error leaves in the OpenAI shape
+                response = response_for(exc, scope["path"], self.gw.refused)
+        await response(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive) -> Response:
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            if name in _HEADERS:
+                headers[_HEADERS[name]] = value.decode("latin-1")
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            self._refuse_size(scope["path"], int(declared))
+        raw = await self._body(scope["path"], receive)
         try:
             body = self.request_model.model_validate_json(raw)
         except ValidationError as exc:
             errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
             raise RequestValidationError(errors, body=raw) from None
-        headers = {}
-        for name, value in scope["headers"]:
-            if name in _HEADERS:
-                headers[_HEADERS[name]] = value.decode("latin-1")
-        response = await _handle(self.gw, scope["path"], headers, receive, body, self.kind)
-        await response(scope, receive, send)
+        return await _handle(self.gw, scope["path"], headers, receive, body, self.kind)
 
+    async def _body(self, path: str, receive: Receive) -> bytes:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                self._refuse_size(path, size)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
-async def _body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    def _refuse_size(self, path: str, size: int) -> None:
+        error = too_large(size, self.max_bytes)
+        self.gw.refused(path, 413, str(error))
+        raise error
 
 
 def _usage(c: Completion) -> dict[str, int]:
@@ -341,5 +368,6 @@ async def _stream(
     return SSEResponse(events(), headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
 
-def routes(gw: Gateway) -> list[Route]:
-    return [Route(spec[0], CompletionRoute(gw, kind), methods=["POST"]) for kind, spec in _SPECS.items()]
+def routes(gw: Gateway) -> dict[str, CompletionRoute]:
+    """The two endpoints by path."""
+    return {spec[0]: CompletionRoute(gw, kind) for kind, spec in _SPECS.items()}

@@ -74,31 +74,29 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
     return (f"{param}: {first['msg']}" if param else str(first["msg"])) + more, param
 
 
-def install(app: FastAPI, refused: Refusal) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        message, param = _validation_message(list(exc.errors()))
-        refused(request.url.path, 400, message)
-        return error_response(400, message, param=param, code="invalid_value")
-
-    @app.exception_handler(SmallfirstError)
-    async def _ours(request: Request, exc: SmallfirstError) -> JSONResponse:
+def response_for(exc: Exception, path: str, refused: Refusal) -> JSONResponse:
+    """The OpenAI-shaped answer to anything a route raised; refusals that never reached the service (a bad
+    body, a bad request line) are logged here."""
+    if isinstance(exc, SmallfirstError):
         return from_exception(exc)
-
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+    if isinstance(exc, RequestValidationError):
+        message, param = _validation_message(list(exc.errors()))
+        refused(path, 400, message)
+        return error_response(400, message, param=param, code="invalid_value")
+    if isinstance(exc, HTTPException):
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 400 and "parsing the body" in message:
             message = "the request body could not be read as JSON"
         if exc.status_code in (400, 413):
-            refused(request.url.path, exc.status_code, message)
-        return error_response(
-            exc.status_code, message, code="request_too_large" if exc.status_code == 413 else None
-        )
+            refused(path, exc.status_code, message)
+        return error_response(exc.status_code, message)
+    log.error("unhandled error on %s", path, exc_info=exc)
+    return error_response(500, f"internal error: {type(exc).__name__}", "server_error", code="internal_error")
 
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
-        return error_response(
-            500, f"internal error: {type(exc).__name__}", "server_error", code="internal_error"
-        )
+
+def install(app: FastAPI, refused: Refusal) -> None:
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return response_for(exc, request.url.path, refused)
+
+    for kind in (RequestValidationError, SmallfirstError, HTTPException, Exception):
+        app.add_exception_handler(kind, handler)

@@ -1,16 +1,24 @@
 """Refuse a request body over ``max_body_bytes`` with 413 before it is read into memory.
 
-Plain ASGI rather than Starlette middleware: it runs on every request and must add next to nothing.
+Plain ASGI rather than Starlette middleware: it runs on every request and must add next to nothing. The
+completion routes, which answer before the middleware (see ``app.py``), apply the same limit as they read.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smallfirst.server.errors import Refusal, error_response
+from smallfirst.errors import PayloadTooLargeError
+from smallfirst.server.errors import Refusal, from_exception
+
+
+def too_large(size: int, limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the request body is {size} bytes, over this gateway's limit of {limit}",
+        hint="send a shorter prompt or raise server.max_body_bytes",
+    )
 
 
 class BodyLimit:
@@ -26,10 +34,10 @@ class BodyLimit:
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit():
                 if int(value) > self.max_bytes:
-                    message = self._message(int(value))
+                    error = too_large(int(value), self.max_bytes)
                     if self.refused is not None:
-                        self.refused(scope["path"], 413, message)
-                    await error_response(413, message, code="request_too_large")(scope, receive, send)
+                        self.refused(scope["path"], 413, str(error))
+                    await from_exception(error)(scope, receive, send)
                     return
                 # The server frames the body by this length, so it cannot run over: no counting needed.
                 await self.app(scope, receive, send)
@@ -42,14 +50,10 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    # FastAPI passes HTTPException through its body parser untouched; the handler shapes it.
-                    raise HTTPException(413, self._message(seen))
+                    error = too_large(seen, self.max_bytes)
+                    if self.refused is not None:
+                        self.refused(scope["path"], 413, str(error))
+                    raise error  # the app's handler for SmallfirstError shapes it
             return message  # type: ignore[return-value]
 
         await self.app(scope, limited, send)
-
-    def _message(self, size: int) -> str:
-        return (
-            f"the request body is {size} bytes, over this gateway's limit of {self.max_bytes}; "
-            "send a shorter prompt or raise server.max_body_bytes"
-        )
