@@ -185,3 +185,15 @@ def test_keys_cli_creates_lists_and_revokes_without_showing_secrets() -> None:
     assert key_id in listed.output and secret not in listed.output
     assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
     assert "revoked" in runner.invoke(app, ["keys", "list"]).output
+
+
+def test_a_key_created_while_open_turns_auth_on(tmp_path: Path) -> None:
+    app = create_app(gateway_settings(tmp_path))
+    with serve(app) as url:
+        models = f"{url}/models"
+        assert httpx.get(models, timeout=10).status_code == 200  # open: no key exists yet
+        keystore.create_key(app.state.gateway.service.engine, "late")
+        deadline = time.monotonic() + 10
+        while httpx.get(models, timeout=10).status_code != 401:
+            assert time.monotonic() < deadline, "auth never turned on"
+            time.sleep(0.2)

@@ -40,7 +40,7 @@ def serve(
             "[bold red]WARNING: no API keys exist, so this gateway runs OPEN: anyone who can reach "
             f"{s.host}:{s.port} can use it without a key.[/]\n"
             "[yellow]It listens on loopback only. Run `smallfirst keys create NAME` to require "
-            "keys (enforced from the next request on).[/]"
+            "keys (enforced within two seconds).[/]"
         )
     elif not have_keys:
         err_console.print(

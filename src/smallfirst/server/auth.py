@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,7 +56,7 @@ class Gatekeeper:
         self.always = not is_loopback(service.settings.server.host)
         self.limiter = RateLimiter()
         self._keys_exist = False
-        self._checked_at = -math.inf
+        self._checked_at: float | None = None  # never: the first request asks the database itself
         self._key_ttl = service.settings.server.key_cache_s
         #: secret digest -> (valid key, when the database said so); unknown keys are never remembered
         self._known: dict[str, tuple[keystore.KeyRecord, float]] = {}
@@ -67,10 +66,20 @@ class Gatekeeper:
         if self.always or self._keys_exist:
             return True  # once a key exists, auth stays on for the life of the process
         now = time.monotonic()
-        if now - self._checked_at > _OPEN_RECHECK_S:
-            self._keys_exist = keystore.any_keys(self.service.engine)
+        if self._checked_at is None:
             self._checked_at = now
+            self._look_for_keys()
+        elif now - self._checked_at > _OPEN_RECHECK_S:
+            self._checked_at = now
+            try:
+                # Later checks run on a worker thread: the event loop must not wait on the database.
+                asyncio.get_running_loop().run_in_executor(None, self._look_for_keys)
+            except RuntimeError:  # no event loop: ask now
+                self._look_for_keys()
         return self._keys_exist
+
+    def _look_for_keys(self) -> None:
+        self._keys_exist = self._keys_exist or keystore.any_keys(self.service.engine)
 
     async def admit(
         self, authorization: str | None, requested: str, messages: Sequence[Message], params: dict[str, Any]
