@@ -4,18 +4,21 @@ through `smallfirst serve` in front of it, in the same run, on loopback.
 SmolLM2 with max_tokens=1 keeps model time small, so the difference is the gateway: parsing, routing,
 pricing against the baseline, the request-log row (written on a background thread), and the second HTTP hop.
 A third side is the floor for this stack: a bare FastAPI route that forwards the body with aiohttp and returns
-the upstream's bytes (no validation, routing, pricing, log or metrics). At concurrency 1 the sides alternate
-request by request, so drift in machine load hits all equally; at concurrency 32 each side runs as one burst.
+the upstream's bytes (no validation, routing, pricing, log or metrics). ``--floors`` adds the same forwarder
+as a bare ASGI app (no FastAPI), and a TCP relay that copies bytes without reading HTTP (the hop alone). At
+concurrency 1 the sides alternate request by request, so drift in machine load hits all equally; at
+concurrency 32 each side runs as one burst.
 All servers and the client share this machine's cores, so the CPU each proxy process spent per request
 (from /proc) is reported too: unlike latency, it does not depend on what else the scheduler runs.
 
-    python benchmarks/gateway_overhead.py --requests 200 --burst 320
+    python benchmarks/gateway_overhead.py --requests 500 --burst 320 [--floors]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -106,6 +109,62 @@ def serve_floor(port: int, upstream: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def serve_raw_floor(port: int, upstream: int) -> None:
+    """The same forwarder as a bare ASGI app under uvicorn: no FastAPI or Starlette at all."""
+    import aiohttp
+    import uvicorn
+
+    url = f"http://127.0.0.1:{upstream}/v1/chat/completions"
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def app(scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if scope["path"] == "/health":
+            status, data = 200, b"{}"
+        else:
+            if not sessions:
+                sessions.append(aiohttp.ClientSession())
+            payload = json.loads(body)
+            payload["model"] = MODEL
+            async with sessions[0].post(url, json=payload) as r:
+                status, data = r.status, await r.read()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": data})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+
+
+def serve_splice(port: int, upstream: int) -> None:
+    """A TCP relay that copies bytes both ways without reading HTTP: what one more loopback hop costs."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+        finally:
+            writer.close()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def main() -> None:
+        server = await asyncio.start_server(relay, "127.0.0.1", port)
+        await server.serve_forever()
+
+    import uvloop
+
+    uvloop.run(main())
+
+
 async def burst(url: str, model: str, total: int, concurrency: int) -> tuple[list[float], float]:
     times: list[float] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -130,10 +189,13 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=200, help="requests per side at concurrency 1")
     ap.add_argument("--burst", type=int, default=320, help="requests per side at concurrency 32")
     ap.add_argument("--concurrency", type=int, default=32)
-    ap.add_argument("--serve-floor", nargs=2, type=int, metavar=("PORT", "UPSTREAM_PORT"), help=argparse.SUPPRESS)
+    ap.add_argument("--floors", action="store_true",
+                    help="also a bare ASGI forwarder and a TCP relay, to split the floor into its parts")
+    ap.add_argument("--serve", nargs=3, metavar=("KIND", "PORT", "UPSTREAM_PORT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.serve_floor:
-        serve_floor(*args.serve_floor)
+    if args.serve:
+        kind, port, upstream = args.serve[0], int(args.serve[1]), int(args.serve[2])
+        {"fastapi": serve_floor, "asgi": serve_raw_floor, "splice": serve_splice}[kind](port, upstream)
         return
 
     from smallfirst.config import load_settings
@@ -141,7 +203,7 @@ def main() -> None:
 
     model_path = files.pull(catalog.entry(MODEL), load_settings().cache_dir)
     home = Path(tempfile.mkdtemp(prefix="sf-bench-"))
-    up_port, gw_port, floor_port = free_port(), free_port(), free_port()
+    up_port, gw_port = free_port(), free_port()
     upstream = subprocess.Popen(
         [
             sys.executable,
@@ -175,28 +237,35 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    floor = subprocess.Popen(
-        [sys.executable, __file__, "--serve-floor", str(floor_port), str(up_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    kinds = ["fastapi", *(["asgi", "splice"] if args.floors else [])]
+    floors = {}
+    for kind in kinds:
+        port = free_port()
+        floors[kind] = (port, subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port), str(up_port)],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    procs = [gateway, *(proc for _, proc in floors.values()), upstream]
     try:
         wait_http(f"http://127.0.0.1:{up_port}/v1/models", upstream)
         wait_http(f"http://127.0.0.1:{gw_port}/health", gateway)
-        wait_http(f"http://127.0.0.1:{floor_port}/health", floor)
+        for kind, (port, proc) in floors.items():
+            if kind == "splice":
+                wait_http(f"http://127.0.0.1:{port}/v1/models", proc)  # relayed to the upstream
+            else:
+                wait_http(f"http://127.0.0.1:{port}/health", proc)
         direct = f"http://127.0.0.1:{up_port}/v1/chat/completions"
         through = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
-        bare = f"http://127.0.0.1:{floor_port}/v1/chat/completions"
-        sides = [(direct, MODEL), (bare, MODEL), (through, "smol-http")]
+        sides = [(direct, MODEL), (through, "smol-http")]
+        sides += [(f"http://127.0.0.1:{port}/v1/chat/completions", MODEL) for port, _ in floors.values()]
+        watched = [gateway.pid, *(proc.pid for _, proc in floors.values())]
         with httpx.Client(timeout=120) as client:
             sequential(client, sides, 20)  # warm all: connections, model, first-call imports
-            cpu0 = cpu_seconds(floor.pid), cpu_seconds(gateway.pid)
-            d1, f1, g1 = sequential(client, sides, args.requests)
-            cpu1 = cpu_seconds(floor.pid), cpu_seconds(gateway.pid)
+            cpu0 = [cpu_seconds(pid) for pid in watched]
+            d1, g1, *floor_times = sequential(client, sides, args.requests)
+            cpu1 = [cpu_seconds(pid) for pid in watched]
         d32, d_rps = asyncio.run(burst(direct, MODEL, args.burst, args.concurrency))
         g32, g_rps = asyncio.run(burst(through, "smol-http", args.burst, args.concurrency))
     finally:
-        for proc in (gateway, floor, upstream):
+        for proc in procs:
             proc.terminate()
             proc.wait(timeout=20)
 
@@ -219,17 +288,21 @@ def main() -> None:
         )
     added = (pct(g1, 50) - pct(d1, 50)) * ms
     paired = statistics.median(g - d for g, d in zip(g1, d1, strict=True)) * ms
-    floor_added = (pct(f1, 50) - pct(d1, 50)) * ms
-    floor_cpu, gw_cpu = ((b - a) / args.requests * ms for a, b in zip(cpu0, cpu1, strict=True))
+    cpu = [(b - a) / args.requests * ms for a, b in zip(cpu0, cpu1, strict=True)]
     print(
         f"\nadded latency at concurrency 1: p50 {added:.2f} ms "
         f"(median of paired differences {paired:.2f} ms); goal <= 2 ms: {'met' if added <= 2 else 'NOT met'}"
     )
-    print(
-        f"bare FastAPI+aiohttp forwarder, same run: added p50 {floor_added:.2f} ms; smallfirst / bare = "
-        f"{added / floor_added:.2f}x" if floor_added > 0 else "bare forwarder: no measurable added latency"
-    )
-    print(f"proxy CPU per request at concurrency 1: smallfirst {gw_cpu:.2f} ms, bare forwarder {floor_cpu:.2f} ms")
+    labels = {"fastapi": "bare FastAPI+aiohttp forwarder", "asgi": "bare ASGI+aiohttp forwarder",
+              "splice": "TCP relay, no HTTP parsing"}
+    print(f"{'same run, concurrency 1':<34} | {'added p50':>9} | {'proxy CPU/request':>17}")
+    print(f"{'smallfirst':<34} | {added:>7.2f}ms | {cpu[0]:>15.2f}ms")
+    for kind, times, used in zip(floors, floor_times, cpu[1:], strict=True):
+        floor_added = (pct(times, 50) - pct(d1, 50)) * ms
+        print(f"{labels[kind]:<34} | {floor_added:>7.2f}ms | {used:>15.2f}ms")
+    fastapi_added = (pct(floor_times[0], 50) - pct(d1, 50)) * ms
+    if fastapi_added > 0:
+        print(f"smallfirst / bare FastAPI forwarder = {added / fastapi_added:.2f}x")
     print(
         "anchors: LiteLLM publishes its proxy's own overhead figures (docs: 'Benchmarks'); Bifrost, a "
         "gateway in Go, claims ~11 us added per request.\nsmallfirst is a Python (FastAPI/uvicorn) gateway "
