@@ -172,21 +172,18 @@ class Service:
 
     def _complete_with_fallbacks(self, decision: Decision, messages: Sequence[Message],
                                  params: dict[str, Any]) -> tuple[Completion, Decision]:
-        chain = [decision.model, *self.resolve(decision.model).fallbacks]
-        tried: list[str] = []
-        last: UpstreamError | None = None
-        for name in chain:
+        chain = self._chain(decision)
+        for name in chain.names:
             try:
                 completion = self.pool.get(name).complete(messages, **params)
             except UpstreamError as exc:
-                if not exc.retryable:
-                    raise
-                tried.append(name)
-                last = exc
+                chain.failed(name, exc)
                 continue
-            return completion, _fell_back(decision, name, tried, last)
-        assert last is not None
-        raise last
+            return completion, chain.answered(name)
+        raise chain.exhausted()
+
+    def _chain(self, decision: Decision) -> _Chain:
+        return _Chain(decision, self.resolve(decision.model).fallbacks)
 
     def _cascade(self, policy: Escalating, decision: Decision, messages: Sequence[Message], ctx: RequestContext,
                  params: dict[str, Any]) -> Answer:
@@ -258,12 +255,10 @@ class Service:
                 answer = await self._acascade(policy, decision, messages, at.ctx, params)
                 yield Chunk(answer.completion.text)
             else:
-                chain = [decision.model, *self.resolve(decision.model).fallbacks]
-                tried: list[str] = []
-                last: UpstreamError | None = None
+                chain = self._chain(decision)
                 final: Completion | None = None
                 emitted = False
-                for name in chain:
+                for name in chain.names:
                     try:
                         async with aclosing(self.calls.stream(name, messages, params)) as chunks:
                             async for chunk in chunks:
@@ -273,35 +268,28 @@ class Service:
                                     emitted = True
                                     yield chunk
                     except UpstreamError as exc:
-                        if emitted or not exc.retryable:
+                        if emitted:
                             raise
-                        tried.append(name)
-                        last = exc
+                        chain.failed(name, exc)
                         continue
                     break
                 if final is None:
-                    raise last or UpstreamError(f"{decision.model} ended its stream without a completion")
-                answer = self._priced(final, _fell_back(decision, final.model, tried, last))
+                    raise chain.last or UpstreamError(f"{decision.model} ended its stream without a completion")
+                answer = self._priced(final, chain.answered(final.model))
         self._log_success(at.requested, answer, at.ctx, messages)
         yield answer
 
     async def _acomplete_with_fallbacks(self, decision: Decision, messages: Sequence[Message],
                                         params: dict[str, Any]) -> tuple[Completion, Decision]:
-        chain = [decision.model, *self.resolve(decision.model).fallbacks]
-        tried: list[str] = []
-        last: UpstreamError | None = None
-        for name in chain:
+        chain = self._chain(decision)
+        for name in chain.names:
             try:
                 completion = await self.calls.complete(name, messages, params)
             except UpstreamError as exc:
-                if not exc.retryable:
-                    raise
-                tried.append(name)
-                last = exc
+                chain.failed(name, exc)
                 continue
-            return completion, _fell_back(decision, name, tried, last)
-        assert last is not None
-        raise last
+            return completion, chain.answered(name)
+        raise chain.exhausted()
 
     async def _acascade(self, policy: Escalating, decision: Decision, messages: Sequence[Message],
                         ctx: RequestContext, params: dict[str, Any]) -> Answer:
@@ -402,12 +390,36 @@ class _Attempt:
                                   time.perf_counter() - self.started, self.messages, status=status)
 
 
-def _fell_back(decision: Decision, name: str, tried: list[str], last: UpstreamError | None) -> Decision:
-    if not tried:
-        return decision
-    return Decision(model=name, policy=decision.policy, score=decision.score, threshold=decision.threshold,
-                    attempted=(*decision.attempted, *tried),
-                    reason=f"{decision.reason}; fell back from {', '.join(tried)} ({last})")
+class _Chain:
+    """The models to try for a decision, in order (the model, then its fallbacks), and what failed so far."""
+
+    __slots__ = ("decision", "names", "tried", "last")
+
+    def __init__(self, decision: Decision, fallbacks: Sequence[str]) -> None:
+        self.decision = decision
+        self.names = [decision.model, *fallbacks]
+        self.tried: list[str] = []
+        self.last: UpstreamError | None = None
+
+    def failed(self, name: str, exc: UpstreamError) -> None:
+        """Note a failure worth trying the next model for; any other failure ends the request."""
+        if not exc.retryable:
+            raise exc
+        self.tried.append(name)
+        self.last = exc
+
+    def answered(self, name: str) -> Decision:
+        """The decision as it turned out: the original, or the fallback that answered and why."""
+        d = self.decision
+        if not self.tried:
+            return d
+        return Decision(model=name, policy=d.policy, score=d.score, threshold=d.threshold,
+                        attempted=(*d.attempted, *self.tried),
+                        reason=f"{d.reason}; fell back from {', '.join(self.tried)} ({self.last})")
+
+    def exhausted(self) -> UpstreamError:
+        assert self.last is not None
+        return self.last
 
 
 def _judge(policy: Escalating, decision: Decision, first: Completion, messages: Sequence[Message],
