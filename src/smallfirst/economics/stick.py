@@ -15,8 +15,29 @@ from smallfirst.economics.value import THOUSAND, ZERO
 from smallfirst.errors import DataError
 
 
+class _Split:
+    """The three parts of the stick, for anything holding benefit (B), price (P) and cost (C)."""
+
+    __slots__ = ()
+    benefit: Decimal
+    price: Decimal
+    cost: Decimal
+
+    @property
+    def value_created(self) -> Decimal:
+        return self.benefit - self.cost
+
+    @property
+    def value_captured(self) -> Decimal:
+        return self.price - self.cost
+
+    @property
+    def customer_surplus(self) -> Decimal:
+        return self.benefit - self.price
+
+
 @dataclass(frozen=True, slots=True)
-class RequestValue:
+class RequestValue(_Split):
     """One request of one scenario, priced."""
 
     task: str
@@ -36,21 +57,9 @@ class RequestValue:
     #: routing overhead (already inside ``cost``)
     overhead: Decimal = ZERO
 
-    @property
-    def value_created(self) -> Decimal:
-        return self.benefit - self.cost
-
-    @property
-    def value_captured(self) -> Decimal:
-        return self.price - self.cost
-
-    @property
-    def customer_surplus(self) -> Decimal:
-        return self.benefit - self.price
-
 
 @dataclass(frozen=True, slots=True)
-class ValueStick:
+class ValueStick(_Split):
     """Sums over a group of requests; ``per_1k`` scales any of them to 1,000 requests."""
 
     n: int
@@ -60,18 +69,6 @@ class ValueStick:
     baseline_cost: Decimal
     wts: Decimal | None
     quality: float | None
-
-    @property
-    def value_created(self) -> Decimal:
-        return self.benefit - self.cost
-
-    @property
-    def value_captured(self) -> Decimal:
-        return self.price - self.cost
-
-    @property
-    def customer_surplus(self) -> Decimal:
-        return self.benefit - self.price
 
     @property
     def chain_value(self) -> Decimal | None:
