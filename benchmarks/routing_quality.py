@@ -25,6 +25,8 @@ SPECS = [
     "logistic-tfidf+static+subject=logistic:features=tfidf+static+task,C=0.3",
     # Each head picks C from four candidates by 4-fold log loss inside the training folds (nested).
     "logistic-tfidf+static+subject-cvC=logistic:features=tfidf+static+task,Cs=0.1+0.3+1+3",
+    # The same, plus the static embedding crossed with the subject and multiple-choice option similarity.
+    "logistic-crossed+options-cvC=logistic:features=tfidf+static+task+static-by-task+options,Cs=0.1+0.3+1+3",
     "logistic-static+subject=logistic:features=static+task,C=0.3",
     "logistic-tfidf+static=logistic:features=tfidf+static,C=0.3,tasks=no",
     "logistic-static=logistic:features=static,C=0.3,tasks=no",

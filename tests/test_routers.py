@@ -180,3 +180,46 @@ def test_cascade_consistency_signal_counts_agreeing_samples(tmp_path):
     assert res.completion.model == "s" and small.calls == 3 and len(res.wasted) == 2
     back = load_policy(save_policy(c, tmp_path / "c.json"))
     assert isinstance(back, Cascade) and back.signal == "consistency"
+
+
+def test_option_features_read_multiple_choice_prompts_and_flag_the_rest():
+    from smallfirst.routing.features import OptionFeatures
+
+    mc = "Which gas do plants take in?\nA. Oxygen\nB. Carbon dioxide\nC. Nitrogen\nD. Helium\nAnswer:"
+    stem, options = OptionFeatures.split(mc)  # type: ignore[misc]
+    assert stem == "Which gas do plants take in?" and options == ["Oxygen", "Carbon dioxide", "Nitrogen", "Helium"]
+    assert OptionFeatures.split("What is 2+2?") is None
+    assert OptionFeatures.split("x\nB. b\nA. a\nC. c\nD. d") is None  # options out of order: not a question
+    o = sample()
+    f = OptionFeatures().fit(list(o.prompts[:300]))
+    x = f.transform([*o.prompts[300:310], "What is 2+2?"])
+    assert x.shape == (11, 13) and np.isfinite(x).all()
+    assert (x[:10, -1] == 1).all() and x[10, -1] == 0 and not x[10, :-1].any()
+    assert abs(x[:10, :-1].mean()) < 1.5  # standardised on the training prompts
+
+
+def test_task_crossed_features_put_the_embedding_in_its_tasks_block():
+    from smallfirst.routing.features import TaskCrossedFeatures, shared_cache
+
+    prompts = ["What is an atom?", "Who wrote Hamlet?", "Define tort."]
+    f = TaskCrossedFeatures().fit(prompts, ["physics", "literature", "law"])
+    x = f.transform(prompts, ["law", "physics", "unseen"]).toarray()
+    emb = shared_cache("static").encode(prompts)
+    dim = emb.shape[1]
+    assert x.shape == (3, 3 * dim)
+    # blocks in sorted task order: law, literature, physics
+    assert np.allclose(x[0, :dim], emb[0]) and not x[0, dim:].any()
+    assert np.allclose(x[1, 2 * dim:], emb[1]) and not x[1, :2 * dim].any()
+    assert not x[2].any()  # a task the router never saw adds nothing
+
+
+def test_crossed_and_option_router_fits_scores_and_round_trips(tmp_path):
+    o = sample()
+    features = ["static", "task", "static-by-task", "options"]
+    r = make_router("logistic", features=features, C=0.3).fit(o.subset(range(500)))
+    prompts, tasks = list(o.prompts[500:520]), list(o.tasks[500:520])
+    batch = r.score_batch(prompts, tasks)
+    assert batch.shape == (20,) and np.isfinite(batch).all() and batch.std() > 0
+    assert r.score(prompts[3], tasks[3]) == pytest.approx(batch[3])
+    back = load_policy(save_policy(ThresholdPolicy(r, 0.1, ("small", "large")), tmp_path / "p.json"))
+    assert back.decide(prompts[3], tasks[3]).score == pytest.approx(batch[3])

@@ -19,14 +19,16 @@ from smallfirst.routing.base import Router
 from smallfirst.routing.features import (
     EmbeddingFeatures,
     HashingFeatures,
+    OptionFeatures,
     ShapeFeatures,
+    TaskCrossedFeatures,
     TaskFeatures,
     TfidfFeatures,
 )
 
 __all__ = ["LearnedRouter", "FEATURES", "HEADS"]
 
-FEATURES = ("static", "minilm", "hash", "tfidf", "task", "shape")
+FEATURES = ("static", "minilm", "hash", "tfidf", "task", "shape", "static-by-task", "options")
 HEADS = ("logistic", "gbm", "knn")
 
 
@@ -41,6 +43,10 @@ def _featuriser(name: str):
         return TaskFeatures()
     if name == "shape":
         return ShapeFeatures()
+    if name == "static-by-task":
+        return TaskCrossedFeatures()
+    if name == "options":
+        return OptionFeatures()
     raise ConfigError(f"unknown feature {name!r}", hint=f"known: {', '.join(FEATURES)}")
 
 
