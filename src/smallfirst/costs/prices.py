@@ -51,11 +51,11 @@ def genai_price(model: str, provider: str | None, usage: Usage) -> Price:
     The library's general calculation (units, tiers, usage decomposition) costs about half a millisecond, on
     every gateway request and twice with the baseline. A price without tiers is linear in the token counts,
     so its rates are read once from the library's own arithmetic (at zero, at a million input tokens and at
-    a million output tokens) and reused for as long as that price object is the active one; tiered prices
-    always take the full calculation.
+    a million output tokens) and reused for a minute at a time; tiered prices always take the full
+    calculation.
     """
     found, info, source = _find(model, provider)
-    rates = _linear_rates(_active_price(info))
+    rates = _active_rates(info)
     if rates is None:
         calc = info.calc_price(  # type: ignore[attr-defined]
             _genai_usage(usage.prompt_tokens, usage.completion_tokens), found,
@@ -91,20 +91,21 @@ def _find(model: str, provider: str | None) -> tuple[object, object, str]:
     return found, info, source
 
 
-# id(model entry) -> (the entry, kept alive; the price it had; when that was read). A price that changes at a
-# given date (genai-prices records such changes) is picked up within the minute.
-_ACTIVE: dict[int, tuple[object, object, float]] = {}
+# id(model entry) -> (the entry, kept alive so its id stays unique; its linear rates or None when tiered; when
+# they were read). A price that changes at a given date (genai-prices records such changes) is picked up within
+# the minute.
+_ACTIVE: dict[int, tuple[object, tuple[Decimal, Decimal, Decimal] | None, float]] = {}
 _ACTIVE_TTL_S = 60.0
 
 
-def _active_price(info: object) -> object:
+def _active_rates(info: object) -> tuple[Decimal, Decimal, Decimal] | None:
     now = time.monotonic()
     hit = _ACTIVE.get(id(info))
     if hit is not None and hit[0] is info and now - hit[2] < _ACTIVE_TTL_S:
         return hit[1]
-    price = info.get_prices(datetime.now(tz=UTC))  # type: ignore[attr-defined]
-    _ACTIVE[id(info)] = (info, price, now)
-    return price
+    rates = _linear_rates(info.get_prices(datetime.now(tz=UTC)))  # type: ignore[attr-defined]
+    _ACTIVE[id(info)] = (info, rates, now)
+    return rates
 
 
 def _genai_usage(input_tokens: int, output_tokens: int) -> object:
@@ -113,26 +114,18 @@ def _genai_usage(input_tokens: int, output_tokens: int) -> object:
     return GUsage(input_tokens=input_tokens, output_tokens=output_tokens)
 
 
-# id(price object) -> (the object, kept alive so its id stays unique; its rates or None when tiered)
-_RATES: dict[int, tuple[object, tuple[Decimal, Decimal, Decimal] | None]] = {}
-
-
 def _linear_rates(model_price: object) -> tuple[Decimal, Decimal, Decimal] | None:
     """(fixed USD per request, USD per million input tokens, USD per million output tokens), or None."""
-    hit = _RATES.get(id(model_price))
-    if hit is not None and hit[0] is model_price:
-        return hit[1]
     from genai_prices.types import TieredPrices
 
-    rates = None
-    if not any(isinstance(v, TieredPrices) for v in vars(model_price).values()):
-        def total(i: int, o: int) -> Decimal:
-            return Decimal(model_price.calc_price(_genai_usage(i, o))["total_price"])  # type: ignore[attr-defined]
+    if any(isinstance(v, TieredPrices) for v in vars(model_price).values()):
+        return None
 
-        fixed = total(0, 0)
-        rates = (fixed, total(1_000_000, 0) - fixed, total(0, 1_000_000) - fixed)
-    _RATES[id(model_price)] = (model_price, rates)
-    return rates
+    def total(i: int, o: int) -> Decimal:
+        return Decimal(model_price.calc_price(_genai_usage(i, o))["total_price"])  # type: ignore[attr-defined]
+
+    fixed = total(0, 0)
+    return fixed, total(1_000_000, 0) - fixed, total(0, 1_000_000) - fixed
 
 
 register_price_source("genai-prices", genai_price)
