@@ -58,28 +58,36 @@ class LogWriter:
             self._hurry.wait(_LINGER_S)
             self._hurry.clear()
             while True:
-                items: list[RequestRecord | threading.Event | None] = []
-                while len(items) < _BATCH:
-                    try:
-                        items.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
-                batch = [item for item in items if isinstance(item, RequestRecord)]
-                if batch and self._observe is not None:
-                    for record in batch:
-                        try:
-                            self._observe(record)
-                        except Exception:  # metrics must never cost a log row
-                            log.exception("observing request %s failed", record.id)
-                if batch:
-                    self._insert(batch)
-                for item in items:
-                    if isinstance(item, threading.Event):
-                        item.set()
-                if any(item is None for item in items):
+                items = self._take()
+                if self._process(items):
                     return
                 if len(items) < _BATCH:
-                    break
+                    break  # the queue is drained: sleep again
+
+    def _take(self) -> list[RequestRecord | threading.Event | None]:
+        items: list[RequestRecord | threading.Event | None] = []
+        while len(items) < _BATCH:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def _process(self, items: list[RequestRecord | threading.Event | None]) -> bool:
+        """Observe and write the records, then wake the flushes waiting on them; True when told to stop."""
+        batch = [item for item in items if isinstance(item, RequestRecord)]
+        if batch and self._observe is not None:
+            for record in batch:
+                try:
+                    self._observe(record)
+                except Exception:  # metrics must never cost a log row
+                    log.exception("observing request %s failed", record.id)
+        if batch:
+            self._insert(batch)
+        for item in items:
+            if isinstance(item, threading.Event):
+                item.set()
+        return any(item is None for item in items)
 
     def _insert(self, batch: list[RequestRecord]) -> None:
         try:
