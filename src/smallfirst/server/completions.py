@@ -158,7 +158,7 @@ class CompletionRoute:
                 headers[_HEADERS[name]] = value.decode("latin-1")
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            self._refuse_size(scope["path"], int(declared))
+            raise too_large(scope["path"], int(declared), self.max_bytes, self.gw.refused)
         raw = await self._body(scope["path"], receive)
         try:
             body = self.request_model.model_validate_json(raw)
@@ -176,15 +176,10 @@ class CompletionRoute:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                self._refuse_size(path, size)
+                raise too_large(path, size, self.max_bytes, self.gw.refused)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
-
-    def _refuse_size(self, path: str, size: int) -> None:
-        error = too_large(size, self.max_bytes)
-        self.gw.refused(path, 413, str(error))
-        raise error
 
 
 def _usage(c: Completion) -> dict[str, int]:

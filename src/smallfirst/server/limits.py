@@ -14,11 +14,15 @@ from smallfirst.errors import PayloadTooLargeError
 from smallfirst.server.errors import Refusal, from_exception
 
 
-def too_large(size: int, limit: int) -> PayloadTooLargeError:
-    return PayloadTooLargeError(
+def too_large(path: str, size: int, limit: int, refused: Refusal | None) -> PayloadTooLargeError:
+    """The 413 for a body of ``size`` bytes, already logged as a refusal."""
+    error = PayloadTooLargeError(
         f"the request body is {size} bytes, over this gateway's limit of {limit}",
         hint="send a shorter prompt or raise server.max_body_bytes",
     )
+    if refused is not None:
+        refused(path, 413, str(error))
+    return error
 
 
 class BodyLimit:
@@ -34,9 +38,7 @@ class BodyLimit:
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit():
                 if int(value) > self.max_bytes:
-                    error = too_large(int(value), self.max_bytes)
-                    if self.refused is not None:
-                        self.refused(scope["path"], 413, str(error))
+                    error = too_large(scope["path"], int(value), self.max_bytes, self.refused)
                     await from_exception(error)(scope, receive, send)
                     return
                 # The server frames the body by this length, so it cannot run over: no counting needed.
@@ -50,10 +52,8 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    error = too_large(seen, self.max_bytes)
-                    if self.refused is not None:
-                        self.refused(scope["path"], 413, str(error))
-                    raise error  # the app's handler for SmallfirstError shapes it
+                    # the app's handler for SmallfirstError shapes it
+                    raise too_large(scope["path"], seen, self.max_bytes, self.refused)
             return message  # type: ignore[return-value]
 
         await self.app(scope, limited, send)
