@@ -233,20 +233,17 @@ class TaskCrossedFeatures:
     def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None):
         import scipy.sparse as sp
 
-        emb = shared_cache("static").encode(prompts)
-        dim = emb.shape[1]
         index = {t: i for i, t in enumerate(self.tasks)}
-        rows, cols, vals = [], [], []
-        for i, t in enumerate(tasks or [None] * len(prompts)):
-            j = index.get(t) if t else None
-            if j is not None:
-                rows.append(np.full(dim, i))
-                cols.append(np.arange(j * dim, (j + 1) * dim))
-                vals.append(emb[i])
-        if not rows:
+        known = [(i, index[t]) for i, t in enumerate(tasks or ()) if t in index]
+        cache = shared_cache("static")
+        dim = cache.encoder.dim
+        if not known:
             return sp.csr_matrix((len(prompts), dim * len(self.tasks)), dtype=np.float32)
-        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(len(prompts), dim * len(self.tasks)), dtype=np.float32)
+        emb = cache.encode([prompts[i] for i, _ in known])  # only the rows that get a block
+        rows = np.repeat([i for i, _ in known], dim)
+        cols = np.concatenate([np.arange(j * dim, (j + 1) * dim) for _, j in known])
+        return sp.csr_matrix((emb.ravel(), (rows, cols)), shape=(len(prompts), dim * len(self.tasks)),
+                             dtype=np.float32)
 
 
 class OptionFeatures:
