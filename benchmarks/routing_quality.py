@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from smallfirst.evaluate import report
-from smallfirst.evaluate.crossfit import oracle_results
+from smallfirst.evaluate.crossfit import RouterResult, oracle_results
 from smallfirst.evaluate.loaders import load_routellm_gsm8k, load_routellm_mmlu
 from smallfirst.evaluate.run import evaluate, parse_spec
 from smallfirst.routing.features import shared_cache
@@ -63,8 +63,9 @@ def main() -> None:
     if args.only:
         specs = [s for s in specs if s.label in args.only]
     runs = {"mmlu": (mmlu, None, True), "gsm8k": (gsm, None, False), "mmlu-to-gsm8k": (mmlu, gsm, False)}
+    by_run = {}
     for name, (train, test, latency) in runs.items():
-        results = evaluate(specs, train, test=test, latency=latency)
+        results = by_run[name] = evaluate(specs, train, test=test, latency=latency)
         oracles = oracle_results(test if test is not None else train)
         for o in oracles:
             # Worded apart from the router lines: an oracle is a bound, not a router to compare.
@@ -82,6 +83,29 @@ def main() -> None:
         report.plot_cost(results, out / f"{name}-cost.png", f"{name}: quality vs cost")
     c = results[0].curve
     print(f"weak {c.weak:.3f} strong {c.strong:.3f}")
+    goals(by_run["mmlu"], {s.label for s in specs if not s.use_tasks})
+
+
+def goals(results: list[RouterResult], prompt_only: set[str]) -> None:
+    """The issue's goal table, read off the MMLU rows: printed last, so a log's tail always holds it."""
+    if not results:
+        return
+    best = max(results, key=lambda r: r.apgr)
+    lat = "n/a" if best.latency_ms is None else f"{best.latency_ms:.2f} ms"
+    print("\nMMLU goals (5-fold cross-fitted):")
+    print(f"  best APGR, any router: {best.name} APGR {_fmt(best.apgr)} (goal >= 0.72: "
+          f"{'met' if best.apgr >= 0.72 else 'NOT met'})")
+    print(f"  its CPT(50%): {best.cpt50:.1%} (goal <= 22%: {'met' if best.cpt50 <= 0.22 else 'NOT met'})")
+    lat_ok = best.latency_ms is not None and best.latency_ms <= 2
+    print(f"  its median decision latency at batch 1: {lat} (goal <= 2 ms: {'met' if lat_ok else 'NOT met'})")
+    text = [r for r in results if r.name in prompt_only]
+    if text:
+        top = max(text, key=lambda r: r.apgr)
+        print(f"  best APGR from the prompt alone: {top.name} APGR {_fmt(top.apgr)} (goal >= 0.68: "
+              f"{'met' if top.apgr >= 0.68 else 'NOT met'})")
+    rnd = [r for r in results if r.name == "random"]
+    if rnd:
+        print(f"  random: APGR {_fmt(rnd[0].apgr)}, CPT(50%) {rnd[0].cpt50:.1%} (expected about 0.50 and 50%)")
 
 
 if __name__ == "__main__":
