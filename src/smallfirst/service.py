@@ -141,7 +141,7 @@ class Service:
             else:
                 completion, decision = self._complete_with_fallbacks(decision, messages, params)
                 answer = self._priced(completion, decision)
-        self._log_success(at.requested, answer, at.ctx, messages)
+        at.succeeded(answer)
         return answer
 
     def stream(self, messages: Sequence[Message], model: str | None = None, *, ctx: RequestContext | None = None,
@@ -164,7 +164,7 @@ class Service:
                         yield chunk
                 assert final is not None
                 answer = self._priced(final, decision)
-        self._log_success(at.requested, answer, at.ctx, messages)
+        at.succeeded(answer)
         yield answer
 
     def _attempt(self, model: str | None, messages: Sequence[Message], ctx: RequestContext | None) -> _Attempt:
@@ -240,7 +240,7 @@ class Service:
             else:
                 completion, decision = await self._acomplete_with_fallbacks(decision, messages, params)
                 answer = self._priced(completion, decision)
-        self._log_success(at.requested, answer, at.ctx, messages)
+        at.succeeded(answer)
         return answer
 
     async def astream(self, messages: Sequence[Message], model: str | None = None, *,
@@ -276,7 +276,7 @@ class Service:
                 if final is None:
                     raise chain.last or UpstreamError(f"{decision.model} ended its stream without a completion")
                 answer = self._priced(final, chain.answered(final.model))
-        self._log_success(at.requested, answer, at.ctx, messages)
+        at.succeeded(answer)
         yield answer
 
     async def _acomplete_with_fallbacks(self, decision: Decision, messages: Sequence[Message],
@@ -364,8 +364,8 @@ class Service:
 
 class _Attempt:
     """One request from routing to its answer. A failure inside it leaves the request's error row; a caller
-    that goes away (a closed generator, a cancelled task) leaves a 499. Success is logged by the caller, once
-    it holds the answer."""
+    that goes away (a closed generator, a cancelled task) leaves a 499. Success is logged by ``succeeded``,
+    called after the scope once the answer is whole."""
 
     __slots__ = ("service", "requested", "messages", "ctx", "decision", "started")
 
@@ -376,6 +376,9 @@ class _Attempt:
 
     def __enter__(self) -> _Attempt:
         return self
+
+    def succeeded(self, answer: Answer) -> None:
+        self.service._log_success(self.requested, answer, self.ctx, self.messages)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc is None:
