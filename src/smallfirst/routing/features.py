@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -175,22 +177,30 @@ class TfidfFeatures:
                              shape=(len(prompts), len(self.idf)), dtype=np.float32)
 
 
-class TaskFeatures:
-    """One-hot of the task label seen in training; unseen or missing tasks are all zeros."""
+class _ByTask:
+    """The task labels seen in training, each with its column (or block) number."""
 
     def __init__(self) -> None:
         self.tasks: list[str] = []
 
-    def fit(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> TaskFeatures:
+    def fit(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> Self:
         self.tasks = sorted({t for t in (tasks or ()) if t})
+        self.__dict__.pop("index", None)
         return self
 
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.tasks)}
+
+
+class TaskFeatures(_ByTask):
+    """One-hot of the task label seen in training; unseen or missing tasks are all zeros."""
+
     def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
-        index = {t: i for i, t in enumerate(self.tasks)}
         out = np.zeros((len(prompts), len(self.tasks)), dtype=np.float32)
         if tasks is not None:
             for i, t in enumerate(tasks):
-                j = index.get(t)
+                j = self.index.get(t)
                 if j is not None:
                     out[i, j] = 1.0
         return out
@@ -214,7 +224,7 @@ class ShapeFeatures:
         return np.asarray(rows, dtype=np.float32).reshape(len(prompts), 5)
 
 
-class TaskCrossedFeatures:
+class TaskCrossedFeatures(_ByTask):
     """The static embedding placed in its task's own block (sparse, one block per task seen in training), so
     that a linear head can weigh the same words differently per task: what makes a physics question hard
     is not what makes a law question hard. Unseen or missing tasks are all zeros.
@@ -223,17 +233,10 @@ class TaskCrossedFeatures:
 
     sparse = True
 
-    def __init__(self) -> None:
-        self.tasks: list[str] = []
-
-    def fit(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> TaskCrossedFeatures:
-        self.tasks = sorted({t for t in (tasks or ()) if t})
-        return self
-
     def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None):
         import scipy.sparse as sp
 
-        index = {t: i for i, t in enumerate(self.tasks)}
+        index = self.index
         known = [(i, index[t]) for i, t in enumerate(tasks or ()) if t in index]
         cache = shared_cache("static")
         dim = cache.encoder.dim
