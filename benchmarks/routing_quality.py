@@ -16,22 +16,15 @@ from pathlib import Path
 from smallfirst.evaluate import report
 from smallfirst.evaluate.crossfit import RouterResult, oracle_results
 from smallfirst.evaluate.loaders import load_routellm_gsm8k, load_routellm_mmlu
-from smallfirst.evaluate.run import evaluate, parse_spec
+from smallfirst.evaluate.run import GOAL_ROUTERS, evaluate, parse_spec
 from smallfirst.routing.features import shared_cache
 
+# The goal table's routers, then variants that show what each choice is worth.
 SPECS = [
-    "random=random",
-    "subject-prior=rules",
-    "logistic-tfidf+static+subject=logistic:features=tfidf+static+task,C=0.3",
+    *GOAL_ROUTERS,
     # Each head picks C from four candidates by 4-fold log loss inside the training folds (nested).
     "logistic-tfidf+static+subject-cvC=logistic:features=tfidf+static+task,Cs=0.1+0.3+1+3",
-    # The same, plus the static embedding crossed with the subject and multiple-choice option similarity.
-    "logistic-crossed+options-cvC=logistic:features=tfidf+static+task+static-by-task+options,Cs=0.1+0.3+1+3",
-    "logistic-static+subject=logistic:features=static+task,C=0.3",
-    "logistic-tfidf+static=logistic:features=tfidf+static,C=0.3,tasks=no",
-    "logistic-static=logistic:features=static,C=0.3,tasks=no",
     "ensemble-static+subject=ensemble",
-    "knn50-static=knn:features=static,k=50,tasks=no",
     "mf-static+subject=mf:features=static+task",
     "gbm-static+subject=gbm:features=static+task,max_iter=100",
     "logistic-hash+subject=logistic:features=hash+task,C=1.0",

@@ -67,3 +67,51 @@ def test_models_lists_the_catalogue_with_cost_profiles() -> None:
     for name in ("smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "gemma3-270m"):
         assert name in out
     assert "/hour of compute" in out
+
+
+def test_eval_writes_the_metrics_table_plots_and_a_transfer(tmp_path) -> None:
+    import csv
+
+    import numpy as np
+    import pytest
+
+    from smallfirst.evaluate import outcomes as oc
+    from smallfirst.evaluate.loaders import default_data_dir, load_routellm_gsm8k, load_routellm_mmlu
+
+    if not (default_data_dir() / "routellm").is_dir():
+        pytest.skip("shared data not present")
+    rng = np.random.default_rng(0)
+    mmlu, gsm = load_routellm_mmlu(), load_routellm_gsm8k()
+    train = oc.save(mmlu.subset(rng.choice(len(mmlu), 600, replace=False)), tmp_path / "mmlu-600.jsonl")
+    test = oc.save(gsm.subset(np.arange(200)), tmp_path / "gsm-200.jsonl")
+    out = tmp_path / "report"
+    routers = ["-r", "random=random", "-r", "lr=logistic:features=static+task,C=0.3"]
+    run("eval", "--outcomes", str(train), *routers, "--folds", "3", "--no-latency", "--out", str(out))
+    rows = {r["router"]: r for r in csv.DictReader((out / "mmlu-600.csv").open())}
+    assert {"random", "lr", "oracle (upper bound)", "oracle label router"} <= set(rows)
+    assert 0.3 < float(rows["random"]["apgr"]) < 0.7  # a random order of 600 prompts draws near the diagonal
+    assert float(rows["oracle (upper bound)"]["apgr"]) > float(rows["lr"]["apgr"]) > 0.4
+    table = (out / "mmlu-600.md").read_text()
+    assert "| lr |" in table and "APGR" in table
+    for png in ("mmlu-600-share.png", "mmlu-600-cost.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    run("eval", "--outcomes", str(train), "--test", str(test), *routers, "--no-latency", "--out", str(out))
+    assert "lr" in (out / "mmlu-600-to-gsm-200.md").read_text()
+
+
+def test_eval_refuses_a_bad_outcome_file_with_an_actionable_error(tmp_path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,text,small,large\n1,hi,1,0\n")
+    proc = run("eval", "--outcomes", str(bad), "--no-latency", "--out", str(tmp_path / "r"), check=False)
+    assert proc.returncode != 0
+    assert "missing column 'prompt'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+def test_goal_routers_parse_and_build() -> None:
+    from smallfirst.evaluate.run import GOAL_ROUTERS, parse_spec
+
+    specs = [parse_spec(s) for s in GOAL_ROUTERS]
+    assert len({s.label for s in specs}) == len(specs)
+    assert all(s.make() is not None for s in specs)
+    assert any(not s.use_tasks for s in specs)  # the prompt-only goal has a row

@@ -8,14 +8,6 @@ import typer
 
 from smallfirst.cli.output import console
 
-#: The routers of the goal table (benchmarks/routing_quality.py runs the same specs).
-GOAL_ROUTERS = ["random=random", "subject-prior=rules",
-                "logistic-tfidf+static+subject=logistic:features=tfidf+static+task,C=0.3",
-                "logistic-static+subject=logistic:features=static+task,C=0.3",
-                "logistic-tfidf+static=logistic:features=tfidf+static,C=0.3,tasks=no",
-                "logistic-static=logistic:features=static,C=0.3,tasks=no",
-                "knn50-static=knn:features=static,k=50,tasks=no"]
-
 route_app = typer.Typer(help="Fit routing policies that `ask --model auto` and the gateway serve.",
                         no_args_is_help=True)
 
@@ -43,7 +35,7 @@ def eval_command(
     from smallfirst.evaluate import report
     from smallfirst.evaluate.crossfit import oracle_results
     from smallfirst.evaluate.loaders import load_outcomes
-    from smallfirst.evaluate.run import evaluate, parse_spec
+    from smallfirst.evaluate.run import GOAL_ROUTERS, evaluate, parse_spec
 
     specs = [parse_spec(s) for s in (router or GOAL_ROUTERS)]
     train = load_outcomes(outcomes, data_dir=data_dir)

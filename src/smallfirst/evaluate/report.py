@@ -32,12 +32,20 @@ def markdown_table(results: Sequence[RouterResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The CSV is for programs: raw numbers (shares as fractions, not percentages), empty where not measured.
+_CSV_COLS = ("router", "apgr", "apgr_deciles", "cpt50", "cpt80", "cost_reduction_95", "aiq", "latency_ms",
+             "throughput_64")
+
+
 def write_csv(results: Sequence[RouterResult], path: Path) -> Path:
+    def raw(x: float | None) -> str:
+        return "" if x is None or math.isnan(x) else repr(float(x))
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(_COLS)
-        w.writerows(_row(r) for r in results)
+        w.writerow(_CSV_COLS)
+        w.writerows([r.name, *(raw(getattr(r, c)) for c in _CSV_COLS[1:])] for r in results)
     return path
 
 

@@ -20,7 +20,21 @@ from smallfirst.evaluate.outcomes import Outcomes
 from smallfirst.routing.base import Router
 from smallfirst.routing.registry import make_router
 
-__all__ = ["RouterSpec", "parse_spec", "evaluate", "measure_latency"]
+__all__ = ["RouterSpec", "parse_spec", "evaluate", "measure_latency", "GOAL_ROUTERS"]
+
+#: The routers of the README's routing table: what `smallfirst eval` runs by default, and the first rows of
+#: benchmarks/routing_quality.py. The best row chooses each head's C inside every training fold (nested), so it
+#: alone takes most of the run (about half an hour on two cores).
+GOAL_ROUTERS = [
+    "random=random",
+    "subject-prior=rules",
+    "logistic-tfidf+static+subject=logistic:features=tfidf+static+task,C=0.3",
+    "logistic-crossed+options-cvC=logistic:features=tfidf+static+task+static-by-task+options,Cs=0.1+0.3+1+3",
+    "logistic-static+subject=logistic:features=static+task,C=0.3",
+    "logistic-tfidf+static=logistic:features=tfidf+static,C=0.3,tasks=no",
+    "logistic-static=logistic:features=static,C=0.3,tasks=no",
+    "knn50-static=knn:features=static,k=50,tasks=no",
+]
 
 #: Each latency run gets its own suffix: routers sharing an embedding cache must not reuse an earlier
 #: router's freshly encoded prompts, or every router after the first would time cache hits.
