@@ -92,6 +92,19 @@ def test_tfidf_features_match_scikit_learn_and_the_linear_fast_path_matches_the_
     assert np.allclose(r.predict_quality(held, list(o.tasks[400:450])), direct, atol=1e-5)
 
 
+def test_every_block_s_linear_term_matches_the_heads_on_the_full_matrix():
+    o = sample()
+    r = make_router("logistic", features=["tfidf", "static", "task", "static-by-task", "options", "shape"],
+                    C=1.0).fit(o.subset(range(400)))
+    held, tasks = list(o.prompts[400:450]), list(o.tasks[400:450])
+    tasks[0] = "a task never seen in training"  # its crossed block is empty
+    x = r.featurise(held, tasks)
+    direct = np.stack([h.predict_proba(x)[:, 1] for h in r._heads], axis=1)
+    assert np.allclose(r.predict_quality(held, tasks), direct, atol=1e-5)
+    one = r.predict_quality(held[:1], tasks[:1])  # batch size 1 takes the same path
+    assert np.allclose(one, direct[:1], atol=1e-5)
+
+
 def test_logistic_heads_pick_their_own_C_from_the_candidates_by_inner_cv():
     o = sample()
     r = make_router("logistic", features=["task", "shape"], Cs=[0.01, 0.3, 100.0], cv=3).fit(o.subset(range(500)))

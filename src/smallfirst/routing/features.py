@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 
@@ -81,6 +81,17 @@ class EmbeddingCache:
 
 
 _caches: dict[str, EmbeddingCache] = {}
+
+
+def linear_term(featuriser: Any, prompts: Sequence[str], tasks: Sequence[str] | None,
+                coef: np.ndarray) -> np.ndarray:
+    """The featuriser's block times ``coef`` (its rows of the heads' coefficients, one column per head).
+
+    Sparse featurisers compute it from their non-zeros directly (``linear``), without building the matrix."""
+    own = getattr(featuriser, "linear", None)
+    if own is not None:
+        return own(prompts, tasks, coef)
+    return np.asarray(featuriser.transform(prompts, tasks) @ coef)
 
 
 def shared_cache(encoder_name: str, disk: bool = False) -> EmbeddingCache:
@@ -160,21 +171,33 @@ class TfidfFeatures:
                     counts[j] = counts.get(j, 0) + 1
         return counts
 
+    def _entries(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The row's non-zero columns and values."""
+        row = self._row(text)
+        idx = np.fromiter(row, dtype=np.int32, count=len(row))
+        val = (1.0 + np.log(np.fromiter(row.values(), dtype=np.float32, count=len(row)))) * self.idf[idx]
+        norm = float(np.sqrt(val @ val)) or 1.0
+        return idx, val / norm
+
     def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None):
         import scipy.sparse as sp
 
         indptr, indices, data = [0], [], []
         for p in prompts:
-            row = self._row(p)
-            idx = np.fromiter(row, dtype=np.int32, count=len(row))
-            val = (1.0 + np.log(np.fromiter(row.values(), dtype=np.float32, count=len(row)))) * self.idf[idx]
-            norm = float(np.sqrt(val @ val)) or 1.0
+            idx, val = self._entries(p)
             indices.append(idx)
-            data.append(val / norm)
-            indptr.append(indptr[-1] + len(row))
+            data.append(val)
+            indptr.append(indptr[-1] + len(idx))
         return sp.csr_matrix((np.concatenate(data) if data else np.zeros(0, np.float32),
                               np.concatenate(indices) if indices else np.zeros(0, np.int32), indptr),
                              shape=(len(prompts), len(self.idf)), dtype=np.float32)
+
+    def linear(self, prompts: Sequence[str], tasks: Sequence[str] | None, coef: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(prompts), coef.shape[1]))
+        for i, p in enumerate(prompts):
+            idx, val = self._entries(p)
+            out[i] = val @ coef[idx]
+        return out
 
 
 class _ByTask:
@@ -247,6 +270,17 @@ class TaskCrossedFeatures(_ByTask):
         cols = np.concatenate([np.arange(j * dim, (j + 1) * dim) for _, j in known])
         return sp.csr_matrix((emb.ravel(), (rows, cols)), shape=(len(prompts), dim * len(self.tasks)),
                              dtype=np.float32)
+
+    def linear(self, prompts: Sequence[str], tasks: Sequence[str] | None, coef: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(prompts), coef.shape[1]))
+        index = self.index
+        known = [(i, index[t]) for i, t in enumerate(tasks or ()) if t in index]
+        if known:
+            emb = shared_cache("static").encode([prompts[i] for i, _ in known])
+            dim = emb.shape[1]
+            for (i, j), e in zip(known, emb, strict=True):
+                out[i] = e @ coef[j * dim:(j + 1) * dim]
+        return out
 
 
 class OptionFeatures:

@@ -7,11 +7,13 @@ what the quality-against-share curve rewards. ``predict_quality`` serves the lad
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from smallfirst.errors import ConfigError
 from smallfirst.evaluate.outcomes import Outcomes
@@ -24,6 +26,7 @@ from smallfirst.routing.features import (
     TaskCrossedFeatures,
     TaskFeatures,
     TfidfFeatures,
+    linear_term,
 )
 
 __all__ = ["LearnedRouter", "FEATURES", "HEADS"]
@@ -78,12 +81,16 @@ class LearnedRouter(Router):
         self._feats = [_featuriser(f) for f in features]
         self._heads: list[Any] = []
         self._train_quality: np.ndarray | None = None
+        self._widths: list[int] = []  # columns per featuriser's block
+        self._linear: tuple[np.ndarray | None, np.ndarray] | None = None  # the heads' stacked coefficients
 
     def _parts(self, prompts: Sequence[str], tasks: Sequence[str] | None) -> list[Any]:
         return [f.transform(prompts, tasks) for f in self._feats]
 
     def featurise(self, prompts: Sequence[str], tasks: Sequence[str] | None) -> Any:
-        parts = self._parts(prompts, tasks)
+        return self._join(self._parts(prompts, tasks))
+
+    def _join(self, parts: list[Any]) -> Any:
         if any(getattr(f, "sparse", False) for f in self._feats):
             import scipy.sparse as sp
 
@@ -95,7 +102,10 @@ class LearnedRouter(Router):
         prompts, tasks = list(outcomes.prompts), list(outcomes.tasks)
         for f in self._feats:
             f.fit(prompts, tasks)
-        x = self.featurise(prompts, tasks)
+        parts = self._parts(prompts, tasks)
+        self._widths = [part.shape[1] for part in parts]
+        self._linear = None
+        x = self._join(parts)
         p = self.params
         if p["head"] == "knn":
             from sklearn.neighbors import NearestNeighbors
@@ -120,7 +130,10 @@ class LearnedRouter(Router):
                 m = RidgeCV(alphas=[1.0 / c for c in p["Cs"]],
                             cv=KFold(p["cv"], shuffle=True, random_state=p["seed"]))
             else:
+                # The inner folds run in parallel processes: on RouteLLM MMLU's crossed features one head's
+                # selection took 82 s in one process and 29 s in two (with one BLAS thread each, below).
                 m = LogisticRegressionCV(Cs=p["Cs"], scoring="neg_log_loss", max_iter=3000,
+                                         n_jobs=min(p["cv"], os.cpu_count() or 1),
                                          cv=StratifiedKFold(p["cv"], shuffle=True, random_state=p["seed"]))
         elif p["head"] == "logistic":
             from sklearn.linear_model import LogisticRegression, Ridge
@@ -131,15 +144,17 @@ class LearnedRouter(Router):
 
             cls = HistGradientBoostingRegressor if graded else HistGradientBoostingClassifier
             m = cls(max_iter=p["max_iter"], learning_rate=0.05, random_state=p["seed"])
-        with warnings.catch_warnings():  # scikit-learn's notices about LogisticRegressionCV's future defaults
-            warnings.simplefilter("ignore", FutureWarning)
+        # One BLAS thread: lbfgs on these sparse-plus-dense inputs runs small matrix products, which a second
+        # thread slows down (82 s against 44 s for the selection above).
+        with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
+            warnings.simplefilter("ignore", FutureWarning)  # scikit-learn's notices about future defaults
             return m.fit(x, y)
 
     def predict_quality(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
         """Estimated quality of every model, shape (n_prompts, n_models)."""
         self.score_batch(prompts[:0], None)  # raises NotFittedError before fit
         if self.params["head"] == "logistic":
-            return self._linear_quality(self._parts(list(prompts), None if tasks is None else list(tasks)))
+            return self._linear_quality(list(prompts), None if tasks is None else list(tasks))
         x = self.featurise(list(prompts), None if tasks is None else list(tasks))
         if self.params["head"] == "knn":
             assert self._train_quality is not None
@@ -155,22 +170,30 @@ class LearnedRouter(Router):
                 cols.append(h.predict(x))
         return np.stack(cols, axis=1)
 
-    def _linear_quality(self, parts: list[Any]) -> np.ndarray:
-        """Linear heads applied block by block: at batch size 1, joining a sparse n-gram block to the
-        dense ones and sklearn's input checks cost more than the dot products themselves."""
-        n = parts[0].shape[0]
-        cols = []
+    def _linear_quality(self, prompts: list[str], tasks: list[str] | None) -> np.ndarray:
+        """Linear heads applied block by block, each featuriser adding its block's term (``linear_term``) for
+        all heads at once: at batch size 1, building sparse matrices and sklearn's input checks cost more than
+        the dot products themselves."""
+        if self._linear is None:
+            fitted = [h for h in self._heads if not isinstance(h, float)]
+            coef = np.stack([np.ravel(h.coef_) for h in fitted], axis=1) if fitted else None
+            intercept = np.array([float(np.ravel(h.intercept_)[0]) for h in fitted])
+            self._linear = (coef, intercept)
+        coef, intercept = self._linear
+        n = len(prompts)
+        z = np.tile(intercept, (n, 1))
+        if coef is not None:
+            start = 0
+            for f, width in zip(self._feats, self._widths, strict=True):
+                z += linear_term(f, prompts, tasks, coef[start:start + width])
+                start += width
+        cols, k = [], 0
         for h in self._heads:
             if isinstance(h, float):
                 cols.append(np.full(n, h))
-                continue
-            coef = np.ravel(h.coef_)
-            z = np.full(n, float(np.ravel(h.intercept_)[0]))
-            start = 0
-            for x in parts:
-                z += np.asarray(x @ coef[start:start + x.shape[1]]).ravel()
-                start += x.shape[1]
-            cols.append(1.0 / (1.0 + np.exp(-z)) if hasattr(h, "predict_proba") else z)
+            else:
+                cols.append(1.0 / (1.0 + np.exp(-z[:, k])) if hasattr(h, "predict_proba") else z[:, k])
+                k += 1
         return np.stack(cols, axis=1)
 
     def _score_batch(self, prompts: list[str], tasks: list[str] | None) -> np.ndarray:
@@ -181,10 +204,13 @@ class LearnedRouter(Router):
 
     def get_state(self) -> Any:
         return {"heads": self._heads, "train_quality": self._train_quality, "feats": self._feats,
-                "models": self.models}
+                "models": self.models, "widths": self._widths}
 
     def set_state(self, state: Any) -> None:
         self._heads = state["heads"]
         self._train_quality = state["train_quality"]
         self._feats = state["feats"]
         self.models = tuple(state["models"])
+        self._linear = None
+        # Policies saved before widths were stored: each fitted head's coefficients cover the blocks in order.
+        self._widths = state.get("widths") or [f.transform([""], [""]).shape[1] for f in self._feats]

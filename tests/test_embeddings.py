@@ -1,0 +1,49 @@
+"""The static encoder's own word splitting gives exactly the tokenizer's ids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smallfirst.embeddings.static import StaticEncoder
+from smallfirst.evaluate.loaders import default_data_dir, load_routellm_gsm8k, load_routellm_mmlu
+
+
+@pytest.fixture(scope="module")
+def encoder() -> StaticEncoder:
+    return StaticEncoder()
+
+
+def _reference(enc: StaticEncoder, text: str) -> list[int]:
+    return enc.tokenizer.encode(text, add_special_tokens=False).ids
+
+
+@pytest.mark.skipif(not (default_data_dir() / "routellm").is_dir(), reason="shared data not present")
+def test_ids_equal_the_tokenizer_s_on_every_routellm_prompt(encoder: StaticEncoder) -> None:
+    prompts = [*load_routellm_mmlu().prompts, *load_routellm_gsm8k().prompts]
+    ref = encoder.tokenizer.encode_batch(prompts, add_special_tokens=False)
+    mismatched = [p for p, r in zip(prompts, ref, strict=True) if encoder.ids(p) != r.ids]
+    assert not mismatched, mismatched[:3]
+    assert any(not p.isascii() for p in prompts)  # both paths were taken
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
+def test_ids_equal_the_tokenizer_s_on_any_ascii_text(encoder: StaticEncoder, text: str) -> None:
+    assert encoder.ids(text) == _reference(encoder, text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=80))
+def test_ids_equal_the_tokenizer_s_on_any_text(encoder: StaticEncoder, text: str) -> None:
+    assert encoder.ids(text) == _reference(encoder, text)
+
+
+def test_long_text_is_truncated_like_the_tokenizer(encoder: StaticEncoder) -> None:
+    text = "routing " * 600 + "x" * 150  # over max_tokens, and one word over WordPiece's 100 characters
+    assert encoder.ids(text) == _reference(encoder, text) and len(encoder.ids(text)) == encoder.max_tokens
+    vec = encoder.encode([text, "", "Hello, world!"])
+    assert vec.shape == (3, encoder.dim) and not vec[1].any()
+    assert np.allclose(np.linalg.norm(vec[[0, 2]], axis=1), 1.0, atol=1e-5)
