@@ -24,7 +24,7 @@ __all__ = ["RouterSpec", "parse_spec", "evaluate", "measure_latency", "GOAL_ROUT
 
 #: The routers of the README's routing table: what `smallfirst eval` runs by default, and the first rows of
 #: benchmarks/routing_quality.py. The best row chooses each head's C inside every training fold (nested), so it
-#: alone takes most of the run (about half an hour on two cores).
+#: alone takes most of the run (about 7 minutes on two cores).
 GOAL_ROUTERS = [
     "random=random",
     "subject-prior=rules",

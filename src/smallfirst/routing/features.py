@@ -256,11 +256,15 @@ class TaskCrossedFeatures(_ByTask):
 
     sparse = True
 
+    def _known(self, tasks: Sequence[str] | None) -> list[tuple[int, int]]:
+        """(row, block) for each prompt whose task has a block."""
+        index = self.index
+        return [(i, index[t]) for i, t in enumerate(tasks or ()) if t in index]
+
     def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None):
         import scipy.sparse as sp
 
-        index = self.index
-        known = [(i, index[t]) for i, t in enumerate(tasks or ()) if t in index]
+        known = self._known(tasks)
         cache = shared_cache("static")
         dim = cache.encoder.dim
         if not known:
@@ -273,8 +277,7 @@ class TaskCrossedFeatures(_ByTask):
 
     def linear(self, prompts: Sequence[str], tasks: Sequence[str] | None, coef: np.ndarray) -> np.ndarray:
         out = np.zeros((len(prompts), coef.shape[1]))
-        index = self.index
-        known = [(i, index[t]) for i, t in enumerate(tasks or ()) if t in index]
+        known = self._known(tasks)
         if known:
             emb = shared_cache("static").encode([prompts[i] for i, _ in known])
             dim = emb.shape[1]
