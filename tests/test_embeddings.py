@@ -47,3 +47,15 @@ def test_long_text_is_truncated_like_the_tokenizer(encoder: StaticEncoder) -> No
     vec = encoder.encode([text, "", "Hello, world!"])
     assert vec.shape == (3, encoder.dim) and not vec[1].any()
     assert np.allclose(np.linalg.norm(vec[[0, 2]], axis=1), 1.0, atol=1e-5)
+
+
+def test_a_memory_only_cache_stays_bounded_and_answers_as_the_encoder_does(encoder: StaticEncoder) -> None:
+    from smallfirst.routing.features import EmbeddingCache
+
+    cache = EmbeddingCache("static", max_entries=10)
+    cache._encoder = encoder
+    texts = [f"prompt number {i}" for i in range(25)]
+    for start in range(0, 25, 4):
+        batch = [texts[0], *texts[start:start + 4]]  # one text seen every time, as a hit
+        assert np.allclose(cache.encode(batch), encoder.encode(batch), atol=1e-6)
+        assert len(cache._mem) <= 10

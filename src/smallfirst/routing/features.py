@@ -39,11 +39,16 @@ def _key(text: str) -> bytes:
 
 
 class EmbeddingCache:
-    """Memoises an encoder in memory and, when ``path`` is given, on disk (``keys.npy`` + ``vecs.npy``)."""
+    """Memoises an encoder in memory and, when ``path`` is given, on disk (``keys.npy`` + ``vecs.npy``).
 
-    def __init__(self, encoder_name: str, path: Path | None = None) -> None:
+    Without a path it is a per-process memo (a gateway routing every request through it), so it holds at most
+    ``max_entries`` vectors and starts over when full, rather than growing with every prompt ever routed. A
+    disk-backed cache holds a whole data set and is never trimmed."""
+
+    def __init__(self, encoder_name: str, path: Path | None = None, max_entries: int = 1 << 18) -> None:
         self.encoder_name = encoder_name
         self.path = path
+        self.max_entries = max_entries
         self._encoder = None
         self._mem: dict[bytes, np.ndarray] = {}
         if path is not None and (path / "keys.npy").exists():
@@ -63,6 +68,8 @@ class EmbeddingCache:
         if missing:
             first = {k: t for k, t in zip(keys, texts, strict=True)}
             vecs = self.encoder.encode([first[k] for k in missing])
+            if self.path is None and len(self._mem) + len(missing) > self.max_entries:
+                self._mem = {k: self._mem[k] for k in keys if k in self._mem}  # keep this call's hits only
             self._mem.update(zip(missing, vecs, strict=True))
             if self.path is not None and len(missing) > 1:
                 self.save()
