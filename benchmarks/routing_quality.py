@@ -13,10 +13,13 @@ import argparse
 import math
 from pathlib import Path
 
+import numpy as np
+
 from smallfirst.evaluate import report
 from smallfirst.evaluate.crossfit import RouterResult, oracle_results
 from smallfirst.evaluate.loaders import load_routellm_gsm8k, load_routellm_mmlu
-from smallfirst.evaluate.run import GOAL_ROUTERS, evaluate, parse_spec
+from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.evaluate.run import GOAL_ROUTERS, RouterSpec, evaluate, parse_spec
 from smallfirst.routing.features import shared_cache
 
 # The goal table's routers, then variants that show what each choice is worth.
@@ -43,6 +46,8 @@ def main() -> None:
     ap.add_argument("--out", default="bench-out/routing")
     ap.add_argument("--minilm", action="store_true", help="also MiniLM int8 embeddings (slow to encode once)")
     ap.add_argument("--only", nargs="*", help="labels to run")
+    ap.add_argument("--seeds", type=int, default=0,
+                    help="rerun the best MMLU router under fold seeds 1..N: how far its numbers move with the split")
     args = ap.parse_args()
     out = Path(args.out)
     mmlu, gsm = load_routellm_mmlu(args.data), load_routellm_gsm8k(args.data)
@@ -77,6 +82,24 @@ def main() -> None:
     c = results[0].curve
     print(f"weak {c.weak:.3f} strong {c.strong:.3f}")
     goals(by_run["mmlu"], {s.label for s in specs if not s.use_tasks})
+    if args.seeds and by_run["mmlu"]:
+        best = max(by_run["mmlu"], key=lambda r: r.apgr)
+        seed_spread(next(s for s in specs if s.label == best.name), mmlu, best, args.seeds)
+
+
+def seed_spread(spec: RouterSpec, outcomes: Outcomes, seed0: RouterResult, n: int) -> None:
+    """The best router under other fold assignments: a goal met or missed by less than this spread is
+    decided by which prompts share a fold, not by the router."""
+    rows = [seed0]
+    print(f"\nfold-seed spread of {spec.label} (seed 0: APGR {_fmt(seed0.apgr)}, CPT(50%) {seed0.cpt50:.1%})")
+    for seed in range(1, n + 1):
+        r = evaluate([spec], outcomes, seed=seed)[0]
+        rows.append(r)
+        print(f"  seed {seed}: APGR {_fmt(r.apgr)}  CPT(50%) {r.cpt50:.1%}", flush=True)
+    a = np.array([r.apgr for r in rows])
+    c = np.array([r.cpt50 for r in rows])
+    print(f"  seeds 0-{n}: APGR mean {a.mean():.3f} (min {a.min():.3f}, max {a.max():.3f}); "
+          f"CPT(50%) mean {c.mean():.1%} (min {c.min():.1%}, max {c.max():.1%})")
 
 
 def goals(results: list[RouterResult], prompt_only: set[str]) -> None:
