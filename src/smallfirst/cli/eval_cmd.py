@@ -21,7 +21,8 @@ def eval_command(
     outcomes: str = typer.Option("routellm-mmlu", "--outcomes",
                                  help="routellm-mmlu, routellm-gsm8k or a JSONL/CSV file."),
     router: list[str] = typer.Option(None, "--router", "-r",
-                                     help="Spec LABEL=NAME:key=value,...; repeatable (default: the goal table)."),
+                                     help="Spec LABEL=NAME:key=value,...; repeatable (default: the goal table). "
+                                          "`cascade` reads the small model's recorded confidence."),
     test: str = typer.Option(None, "--test", help="Fit on --outcomes, evaluate on this set (transfer)."),
     folds: int = typer.Option(5, help="Cross-fitting folds."),
     seed: int = typer.Option(0, help="Fold seed."),
@@ -62,7 +63,8 @@ def eval_command(
 @route_app.command("fit")
 def route_fit(
     router: str = typer.Option("logistic:features=static+task,C=0.3", "--router",
-                               help="Router spec NAME:key=value."),
+                               help="Router spec NAME:key=value, or cascade (a log-probability cascade read off the "
+                                    "outcomes' recorded confidence)."),
     outcomes: str = typer.Option(..., "--outcomes", help="routellm-mmlu, routellm-gsm8k or a JSONL/CSV file."),
     target: str = typer.Option("share=0.3", "--target", help="share=0.3, quality=0.95 or budget=2.5 (USD/1k)."),
     models: str = typer.Option(None, "--models", help="Serving names WEAK,STRONG (default: the outcome models)."),
@@ -76,6 +78,7 @@ def route_fit(
     from smallfirst.evaluate.loaders import load_outcomes
     from smallfirst.evaluate.run import parse_spec
     from smallfirst.routing.calibrate import calibrate, parse_target
+    from smallfirst.routing.cascade import Cascade, escalation_scores, threshold_for
     from smallfirst.routing.policy import ThresholdPolicy
     from smallfirst.routing.policy_store import save_policy
 
@@ -83,10 +86,17 @@ def route_fit(
     data = load_outcomes(outcomes, data_dir=data_dir)
     cost_pair = tuple(float(x) for x in costs.split(",")) if costs else None
     goal = parse_target(target, cost_pair)  # type: ignore[arg-type]
+    names = tuple(models.split(",")) if models else (data.models[0], data.models[-1])
+    if spec.cascade:
+        cal = calibrate(escalation_scores(data), data, goal, cascade=True)
+        keep = threshold_for(cal.threshold)
+        save_policy(Cascade(names[0], names[-1], keep, "logprob", name="auto", target=str(goal)), out)
+        console.print(f"{out}: cascade keeps {names[0]}'s answer when its mean token log-probability >= {keep:.4f} "
+                      f"-> escalated share {cal.share:.1%}, quality {cal.quality:.3f} ({goal})")
+        return
     scores = cross_fit_scores(spec.make, data, k=folds, use_tasks=spec.use_tasks)
     cal = calibrate(scores, data, goal)
     fitted = spec.make().fit(data)
-    names = tuple(models.split(",")) if models else (data.models[0], data.models[-1])
     save_policy(ThresholdPolicy(fitted, cal.threshold, names, target=str(goal)), out)
     console.print(f"{out}: threshold {cal.threshold:.4f} -> strong share {cal.share:.1%}, quality {cal.quality:.3f}"
                   f" ({goal})")

@@ -56,11 +56,14 @@ class RouterResult:
     throughput_64: float | None = None
 
 
-def summarise(name: str, scores: np.ndarray, outcomes: Outcomes) -> RouterResult:
+def summarise(name: str, scores: np.ndarray, outcomes: Outcomes, *, cascade: bool = False) -> RouterResult:
+    """``cascade``: every strong call follows a small attempt, so it costs both models."""
     q = outcomes.quality
     wc = sc = None
     if outcomes.cost_usd is not None and not np.isnan(outcomes.cost_usd[:, [0, -1]]).any():
         wc, sc = outcomes.cost_usd[:, 0], outcomes.cost_usd[:, -1]
+        if cascade:
+            sc = sc + wc
     c = tradeoff.curve(scores, q[:, 0], q[:, -1], weak_cost=wc, strong_cost=sc)
     return _from_curve(name, c, tradeoff.apgr_deciles(scores, q[:, 0], q[:, -1]))
 

@@ -8,7 +8,11 @@ On disk it is JSONL, one object per prompt::
                  "qwen-1.5b": {"quality": 0}}}
 
 or CSV with columns ``id,prompt,task,<model>`` (quality) and optional ``<model>:prompt_tokens``,
-``<model>:completion_tokens``, ``<model>:latency_s``, ``<model>:cost_usd``.
+``<model>:completion_tokens``, ``<model>:latency_s``, ``<model>:cost_usd``, ``<model>:confidence``.
+
+``confidence`` is the model's own confidence in its answer, higher meaning surer; ``smallfirst collect``
+records the mean token log-probability, the signal a log-probability cascade reads live, so a cascade can
+be evaluated and calibrated on the same file as any router.
 
 Quality is either binary (every value 0 or 1) or graded (any number, e.g. a 1-10 judge score); a file
 must not mix the two. Models are ordered from the cheapest to the most capable: the first is "weak",
@@ -27,7 +31,7 @@ import numpy as np
 
 from smallfirst.errors import DataError
 
-_METRIC_FIELDS = ("prompt_tokens", "completion_tokens", "latency_s", "cost_usd")
+_PER_MODEL_FIELDS = ("prompt_tokens", "completion_tokens", "latency_s", "cost_usd", "confidence")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Outcomes:
     completion_tokens: np.ndarray | None = None
     latency_s: np.ndarray | None = None
     cost_usd: np.ndarray | None = None
+    confidence: np.ndarray | None = None
     answers: tuple[tuple[str | None, ...], ...] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -63,7 +68,7 @@ class Outcomes:
             rows = np.where(np.isnan(self.quality).any(axis=1))[0][:5]
             raise DataError(f"missing quality for some models at prompts {[self.ids[i] for i in rows]}",
                             hint="every prompt needs a quality for every model")
-        for name in _METRIC_FIELDS:
+        for name in _PER_MODEL_FIELDS:
             arr = getattr(self, name)
             if arr is not None and arr.shape != (n, m):
                 raise DataError(f"{name} has shape {arr.shape}, expected {(n, m)}")
@@ -91,7 +96,7 @@ class Outcomes:
             tasks=tuple(self.tasks[i] for i in idx), models=self.models, quality=self.quality[idx],
             graded=self.graded, golds=None if self.golds is None else tuple(self.golds[i] for i in idx),
             prompt_tokens=pick(self.prompt_tokens), completion_tokens=pick(self.completion_tokens),
-            latency_s=pick(self.latency_s), cost_usd=pick(self.cost_usd),
+            latency_s=pick(self.latency_s), cost_usd=pick(self.cost_usd), confidence=pick(self.confidence),
             answers=None if self.answers is None else tuple(self.answers[i] for i in idx),
         )
 
@@ -105,7 +110,7 @@ class Outcomes:
             ids=self.ids, prompts=self.prompts, tasks=self.tasks, models=tuple(models),
             quality=self.quality[:, cols], graded=self.graded, golds=self.golds,
             prompt_tokens=pick(self.prompt_tokens), completion_tokens=pick(self.completion_tokens),
-            latency_s=pick(self.latency_s), cost_usd=pick(self.cost_usd),
+            latency_s=pick(self.latency_s), cost_usd=pick(self.cost_usd), confidence=pick(self.confidence),
             answers=None if self.answers is None else tuple(tuple(r[c] for c in cols) for r in self.answers),
         )
 
@@ -142,9 +147,9 @@ def from_records(records: Sequence[dict], *, source: str = "outcomes", models: S
         raise DataError(f"{source}: unknown models {unknown}", hint=f"expected only {order}")
     n, m = len(records), len(order)
     quality = np.full((n, m), np.nan)
-    extra = {f: np.full((n, m), np.nan) for f in _METRIC_FIELDS}
+    extra = {f: np.full((n, m), np.nan) for f in _PER_MODEL_FIELDS}
     answers: list[tuple[str | None, ...]] = []
-    has_extra = dict.fromkeys(_METRIC_FIELDS, False)
+    has_extra = dict.fromkeys(_PER_MODEL_FIELDS, False)
     kinds: set[str] = set()
     for i, rec in enumerate(records):
         row_answers: list[str | None] = [None] * m
@@ -163,9 +168,13 @@ def from_records(records: Sequence[dict], *, source: str = "outcomes", models: S
                 quality[i, j] = float(q)
             except (TypeError, ValueError):
                 raise DataError(f"{source}: record {i + 1}, model {name!r}: quality {q!r} is not a number") from None
-            for f in _METRIC_FIELDS:
+            for f in _PER_MODEL_FIELDS:
                 if res.get(f) is not None:
-                    extra[f][i, j] = float(res[f])
+                    try:
+                        extra[f][i, j] = float(res[f])
+                    except (TypeError, ValueError):
+                        raise DataError(f"{source}: record {i + 1}, model {name!r}: {f} {res[f]!r} is not a "
+                                        "number") from None
                     has_extra[f] = True
             row_answers[j] = res.get("answer")
         answers.append(tuple(row_answers))
@@ -178,7 +187,7 @@ def from_records(records: Sequence[dict], *, source: str = "outcomes", models: S
         models=tuple(order), quality=quality, graded=graded,
         golds=golds if any(g is not None for g in golds) else None,
         answers=tuple(answers) if any(a is not None for row in answers for a in row) else None,
-        **{f: (extra[f] if has_extra[f] else None) for f in _METRIC_FIELDS},
+        **{f: (extra[f] if has_extra[f] else None) for f in _PER_MODEL_FIELDS},
     )
 
 
@@ -189,7 +198,7 @@ def to_records(outcomes: Outcomes) -> list[dict]:
         for j, name in enumerate(outcomes.models):
             q = float(outcomes.quality[i, j])
             res: dict = {"quality": int(q) if not outcomes.graded else q}
-            for f in _METRIC_FIELDS:
+            for f in _PER_MODEL_FIELDS:
                 arr = getattr(outcomes, f)
                 if arr is not None and not np.isnan(arr[i, j]):
                     v = float(arr[i, j])
@@ -237,7 +246,7 @@ def _load_csv(p: Path, models: Sequence[str] | None) -> Outcomes:
             results = {}
             for mname in model_cols:
                 res: dict = {"quality": row[mname] if row[mname] != "" else None}
-                for f in _METRIC_FIELDS:
+                for f in _PER_MODEL_FIELDS:
                     v = row.get(f"{mname}:{f}")
                     if v not in (None, ""):
                         res[f] = v

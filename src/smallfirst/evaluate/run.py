@@ -18,6 +18,7 @@ from smallfirst.errors import ConfigError
 from smallfirst.evaluate.crossfit import RouterResult, cross_fit_scores, summarise, transfer_scores
 from smallfirst.evaluate.outcomes import Outcomes
 from smallfirst.routing.base import Router
+from smallfirst.routing.cascade import escalation_scores
 from smallfirst.routing.registry import make_router
 
 __all__ = ["RouterSpec", "parse_spec", "evaluate", "measure_latency", "GOAL_ROUTERS"]
@@ -47,6 +48,16 @@ class RouterSpec:
     router: str
     params: dict[str, Any] = field(default_factory=dict)
     use_tasks: bool = True
+
+    @property
+    def cascade(self) -> bool:
+        """``cascade`` is no fitted router: over outcome data it reads the small model's recorded confidence."""
+        if self.router != "cascade":
+            return False
+        if set(self.params) - {"signal"} or self.params.get("signal", "logprob") != "logprob":
+            raise ConfigError(f"router spec {self.label!r}: over outcome data a cascade takes no parameters but "
+                              "signal=logprob", hint="it escalates on the confidence the outcome file records")
+        return True
 
     def make(self) -> Router:
         return make_router(self.router, **self.params)
@@ -112,6 +123,10 @@ def evaluate(specs: list[RouterSpec], outcomes: Outcomes, *, test: Outcomes | No
         if progress:
             progress(spec.label)
         target = test if test is not None else outcomes
+        if spec.cascade:
+            # Nothing to fit, so nothing to cross-fit; its decision waits on the small answer, not a featuriser.
+            results.append(summarise(spec.label, escalation_scores(target), target, cascade=True))
+            continue
         if test is None:
             scores = cross_fit_scores(spec.make, outcomes, k=k, seed=seed, use_tasks=spec.use_tasks)
         else:

@@ -98,17 +98,27 @@ def _costs(outcomes: Outcomes, target: Budget) -> tuple[np.ndarray, np.ndarray]:
     return np.full(n, target.costs[0]), np.full(n, target.costs[1])
 
 
-def calibrate(scores: np.ndarray, outcomes: Outcomes, target: Target) -> Calibration:
-    """The threshold (route strong iff ``score >= threshold``) meeting ``target`` on held-out scores."""
+def calibrate(scores: np.ndarray, outcomes: Outcomes, target: Target, *, cascade: bool = False) -> Calibration:
+    """The threshold (route strong iff ``score >= threshold``) meeting ``target`` on held-out scores.
+
+    ``cascade``: a strong call comes after a small attempt (see ``routing.cascade.escalation_scores``), so it
+    also pays the small model's cost."""
     q = outcomes.quality
     wc = sc = wv = sv = None
     if isinstance(target, Budget):
         wc, sc = _costs(outcomes, target)
+        if cascade:
+            sc = sc + wc
     if isinstance(target, MaxProfit):
         u = np.asarray(target.utility(outcomes), dtype=float)
         if u.shape != q.shape:
             raise DataError(f"utility returned shape {u.shape}, expected {q.shape} (prompts, models)")
         wv, sv = u[:, 0], u[:, -1]
+        if cascade:
+            if outcomes.cost_usd is None or np.isnan(outcomes.cost_usd[:, 0]).any():
+                raise DataError("a cascade's profit target needs the small model's cost_usd in the outcomes",
+                                hint="its escalations pay for the small attempt too")
+            sv = sv - outcomes.cost_usd[:, 0]
     c = tradeoff.curve(scores, q[:, 0], q[:, -1], weak_cost=wc, strong_cost=sc,
                        weak_value=wv, strong_value=sv)
     if isinstance(target, StrongShare):

@@ -9,6 +9,10 @@ Signals (``signal``):
   the call (so a hopeless prompt still tries small first only if the estimate clears the threshold).
 
 The wasted small attempt is returned in :class:`CascadeResult` so the caller prices it.
+
+Offline, over outcome data that records the small model's ``confidence`` (``smallfirst collect`` writes the
+mean token log-probability), :func:`escalation_scores` puts a log-probability cascade on the same curve as
+any router, so ``smallfirst eval`` reports it and ``smallfirst route fit`` calibrates its threshold.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from smallfirst.errors import ConfigError
+import numpy as np
+
+from smallfirst.errors import ConfigError, DataError
+from smallfirst.evaluate.outcomes import Outcomes
 from smallfirst.models.base import Model
 from smallfirst.models.records import Completion, Message
 from smallfirst.routing.base import Router
 from smallfirst.routing.records import Decision
 
-__all__ = ["Cascade", "CascadeResult", "SIGNALS"]
+__all__ = ["Cascade", "CascadeResult", "SIGNALS", "escalation_scores", "threshold_for"]
 
 SIGNALS = ("logprob", "consistency", "classifier")
 
@@ -49,6 +56,8 @@ class Cascade:
     name: str = "cascade"
     samples: int = 2
     router: Router | None = None
+    #: the calibration target the threshold was set for, when it was
+    target: str | None = None
     _extra: list[Completion] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -112,3 +121,27 @@ class Cascade:
                      attempted=(self.small,),
                      reason=f"cascade: {self.signal} {shown} < {self.threshold:g}; escalated to {self.large}")
         return CascadeResult(second, d, (first, *extra))
+
+
+def escalation_scores(outcomes: Outcomes) -> np.ndarray:
+    """A cascade as a router score over outcome data: the small (first) model's recorded confidence, negated,
+    so that "strong iff score >= t" is "escalate iff confidence <= -t". Escalated prompts also pay for the
+    small attempt: price them with ``cascade=True`` in calibration and evaluation."""
+    small = outcomes.models[0]
+    conf = None if outcomes.confidence is None else outcomes.confidence[:, 0]
+    if conf is None or np.isnan(conf).all():
+        raise DataError(f"a cascade needs the small model's confidence, and these outcomes record none for {small!r}",
+                        hint="collect them with `smallfirst collect` (it records each answer's mean token "
+                             "log-probability), or give results[model].confidence in the file")
+    missing = np.flatnonzero(np.isnan(conf))
+    if len(missing):
+        raise DataError(f"{len(missing)} of {len(conf)} prompts lack {small!r}'s confidence "
+                        f"(first: {outcomes.ids[missing[0]]!r})",
+                        hint="collect them again, or drop those prompts")
+    return -conf
+
+
+def threshold_for(curve_threshold: float) -> float:
+    """The cascade threshold (keep the small answer iff confidence >= it) that escalates exactly the prompts
+    a curve threshold over :func:`escalation_scores` sends strong: those with confidence <= -t."""
+    return float(np.nextafter(-curve_threshold, np.inf))

@@ -92,7 +92,8 @@ def load_policy(path: str | Path, *, settings: Any = None) -> Policy:
             router = _router_from(doc, p) if "router" in doc else None
             small, large = doc["models"]
             return Cascade(small, large, float(doc["threshold"]), doc["signal"],
-                           name=doc.get("name", "cascade"), samples=int(doc.get("samples", 2)), router=router)
+                           name=doc.get("name", "cascade"), samples=int(doc.get("samples", 2)), router=router,
+                           target=doc.get("target"))
     except (KeyError, ValueError, TypeError) as exc:
         raise ConfigError(f"policy file {p} is malformed ({exc})", hint="fit it again") from None
     raise ConfigError(f"policy {p} has unknown kind {kind!r}", hint="expected threshold, ladder or cascade")

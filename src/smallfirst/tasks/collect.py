@@ -68,14 +68,16 @@ def collect(service: Service | None, items: Sequence[TaskItem], models: Sequence
                         on_result(model, item, done[(item.id, model)])
                     continue
                 ctx = RequestContext(source="collect", task=item.task)
+                # Log-probabilities cost little and give each answer the confidence a cascade decides on.
                 answer = service.answer(list(item.messages), model, ctx=ctx,
-                                        max_tokens=max_tokens(item.task), temperature=0.0)
+                                        max_tokens=max_tokens(item.task), temperature=0.0, logprobs=True)
                 c = answer.completion
                 rec = {"id": item.id, "model": model, "answer": extract(item.task, c.text, labels(item.task)),
                        "text": c.text, "quality": grade(item.task, c.text, item.gold or "", labels(item.task))
                        if item.gold is not None else None,
                        "prompt_tokens": c.usage.prompt_tokens, "completion_tokens": c.usage.completion_tokens,
-                       "latency_s": round(c.wall_seconds, 4), "cost_usd": str(answer.cost.amount)}
+                       "latency_s": round(c.wall_seconds, 4), "cost_usd": str(answer.cost.amount),
+                       "confidence": c.mean_logprob}
                 fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 fh.flush()
                 done[(item.id, model)] = rec
@@ -93,8 +95,9 @@ def _assemble(items: Sequence[TaskItem], models: Sequence[str], done: dict[tuple
         results = {}
         for model in models:
             r = done[(item.id, model)]
-            results[model] = {k: r[k] for k in ("quality", "prompt_tokens", "completion_tokens", "latency_s",
-                                                 "cost_usd", "answer")}
+            # .get: journals written before confidence was recorded still assemble
+            results[model] = {k: r.get(k) for k in ("quality", "prompt_tokens", "completion_tokens", "latency_s",
+                                                     "cost_usd", "confidence", "answer")}
         records.append({"id": item.id, "prompt": item.prompt, "task": item.task, "gold": item.gold,
                         "results": results})
     outcomes = from_records(records, source=str(out), models=models)
