@@ -80,7 +80,8 @@ def test_cascade_needs_recorded_confidence_with_an_actionable_error() -> None:
         from_records([{"prompt": "q", "results": {"a": {"quality": 1, "confidence": "sure"}, "b": {"quality": 0}}}])
 
 
-def test_eval_and_route_fit_serve_the_cascade_from_outcome_data(tmp_path: Path) -> None:
+def test_eval_and_route_fit_serve_the_cascade_from_outcome_data(smollm2_path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
     conf = rng.normal(-1.0, 0.5, 200)
     # The small model is right more often when it is surer: a signal worth calibrating on.
@@ -105,6 +106,13 @@ def test_eval_and_route_fit_serve_the_cascade_from_outcome_data(tmp_path: Path) 
     assert cascade.target == "share=0.4" and cascade.signal == "logprob"
     assert np.mean(conf < cascade.threshold) <= 0.4
     assert np.mean(conf < cascade.threshold) > 0.35
+    # The fitted cascade is what `auto` serves, and its decision is in the request log.
+    monkeypatch.setenv("SMALLFIRST_ROUTING__POLICY", str(policy))
+    answer = json.loads(run("ask", "Say yes.", "--model", "auto", "--max-tokens", "4", "--json").stdout)
+    assert answer["model"] == TEST_MODEL and answer["route"]["policy"] == "auto"
+    route = answer["route"]
+    assert route["threshold"] == cascade.threshold and route["reason"].startswith("cascade: logprob")
+    assert "cascade: logprob" in run("log", "--limit", "1").stdout
 
     bad = run("route", "fit", "--router", "cascade:samples=3", "--outcomes", str(path), check=False)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and "signal=logprob" in bad.stderr + bad.stdout
