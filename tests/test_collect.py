@@ -128,3 +128,15 @@ def test_outcome_files_round_trip_confidence(tmp_path: Path) -> None:
     table = tmp_path / "o.csv"
     table.write_text("prompt,small,small:confidence,large\nq0,1,-0.3,1\nq1,0,-1.5,1\n")
     assert list(load(table).confidence[:, 0]) == [-0.3, -1.5]
+
+
+def test_the_shipped_cascade_pair_has_a_confidence_for_every_small_answer() -> None:
+    from smallfirst.evaluate.crossfit import summarise
+
+    o = load(Path(__file__).resolve().parents[1] / "data" / "outcomes" / "cascade-pair.jsonl")
+    assert o.models == ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b") and len(o) == 100
+    scores = escalation_scores(o)
+    assert (scores >= 0).all()  # negated mean log-probabilities
+    routed, cascaded = summarise("r", scores, o), summarise("c", scores, o, cascade=True)
+    assert routed.apgr == cascaded.apgr  # the same escalations...
+    assert (cascaded.curve.cost[1:] > routed.curve.cost[1:]).all()  # ...each paying for the small attempt too
