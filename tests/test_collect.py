@@ -134,7 +134,7 @@ def test_the_shipped_cascade_pair_has_a_confidence_for_every_small_answer() -> N
     from smallfirst.evaluate.crossfit import summarise
 
     o = load(Path(__file__).resolve().parents[1] / "data" / "outcomes" / "cascade-pair.jsonl")
-    assert o.models == ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b") and len(o) == 100
+    assert o.models == ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b") and len(o) == 140
     scores = escalation_scores(o)
     assert (scores >= 0).all()  # negated mean log-probabilities
     routed, cascaded = summarise("r", scores, o), summarise("c", scores, o, cascade=True)
