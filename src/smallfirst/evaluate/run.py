@@ -49,15 +49,15 @@ class RouterSpec:
     params: dict[str, Any] = field(default_factory=dict)
     use_tasks: bool = True
 
+    def __post_init__(self) -> None:
+        if self.cascade and (set(self.params) - {"signal"} or self.params.get("signal", "logprob") != "logprob"):
+            raise ConfigError(f"router spec {self.label!r}: over outcome data a cascade takes no parameters but "
+                              "signal=logprob", hint="it escalates on the confidence the outcome file records")
+
     @property
     def cascade(self) -> bool:
         """``cascade`` is no fitted router: over outcome data it reads the small model's recorded confidence."""
-        if self.router != "cascade":
-            return False
-        if set(self.params) - {"signal"} or self.params.get("signal", "logprob") != "logprob":
-            raise ConfigError(f"router spec {self.label!r}: over outcome data a cascade takes no parameters but "
-                              "signal=logprob", hint="it escalates on the confidence the outcome file records")
-        return True
+        return self.router == "cascade"
 
     def make(self) -> Router:
         return make_router(self.router, **self.params)
