@@ -18,7 +18,7 @@ import numpy as np
 from smallfirst.evaluate import report
 from smallfirst.evaluate.crossfit import RouterResult, oracle_results
 from smallfirst.evaluate.loaders import load_routellm_gsm8k, load_routellm_mmlu
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 from smallfirst.evaluate.run import GOAL_ROUTERS, RouterSpec, evaluate, parse_spec
 from smallfirst.routing.features import shared_cache
 

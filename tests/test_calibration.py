@@ -4,7 +4,7 @@ import pytest
 from smallfirst import tradeoff
 from smallfirst.errors import DataError, TargetUnreachableError
 from smallfirst.evaluate.loaders import default_data_dir, load_routellm_gsm8k
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 from smallfirst.routing.calibrate import Budget, MaxProfit, QualityFraction, StrongShare, calibrate, parse_target
 
 

@@ -75,7 +75,7 @@ def test_eval_writes_the_metrics_table_plots_and_a_transfer(tmp_path) -> None:
     import numpy as np
     import pytest
 
-    from smallfirst.evaluate import outcomes as oc
+    from smallfirst import outcomes as oc
     from smallfirst.evaluate.loaders import default_data_dir, load_routellm_gsm8k, load_routellm_mmlu
 
     if not (default_data_dir() / "routellm").is_dir():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from smallfirst.errors import DataError
-from smallfirst.evaluate.outcomes import from_records, load
+from smallfirst.outcomes import from_records, load
 from smallfirst.routing.calibrate import Budget, QualityFraction, StrongShare, calibrate
 from smallfirst.routing.cascade import escalation_scores, threshold_for
 from smallfirst.routing.policy_store import load_policy
@@ -120,7 +120,7 @@ def test_eval_and_route_fit_serve_the_cascade_from_outcome_data(smollm2_path, tm
 
 def test_outcome_files_round_trip_confidence(tmp_path: Path) -> None:
     o = _cascade_outcomes([-0.3, -1.5], [1, 0], [1, 1])
-    from smallfirst.evaluate.outcomes import save
+    from smallfirst.outcomes import save
 
     back = load(save(o, tmp_path / "o.jsonl"))
     assert back.confidence is not None and list(back.confidence[:, 0]) == [-0.3, -1.5]

@@ -22,7 +22,7 @@ from smallfirst.economics.stick import RequestValue, by_period, in_period, stick
 from smallfirst.economics.value import benefit, check_tasks, price
 from smallfirst.economics.workload import from_log, from_outcomes
 from smallfirst.errors import ConfigError, DataError, SmallfirstError
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 from smallfirst.store.records import RequestRecord
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -341,7 +341,7 @@ def test_cli_writes_the_report_from_outcomes(tmp_path):
     from typer.testing import CliRunner
 
     from smallfirst.cli.economics_cmd import register
-    from smallfirst.evaluate.outcomes import save
+    from smallfirst.outcomes import save
 
     app = typer.Typer()
     register(app)
@@ -392,7 +392,7 @@ def test_cli_writes_the_report_from_outcomes(tmp_path):
 def test_routellm_token_counts_and_list_prices():
     pytest.importorskip("bpe_openai")
     from smallfirst.economics.costing import genai_rates
-    from smallfirst.economics.routellm import count_tokens
+    from smallfirst.evaluate.routellm import count_tokens
 
     assert list(count_tokens(["Hello world, how are you?"])) == [7]  # cl100k_base, as GPT-4 counts it
     rates = genai_rates("openai:gpt-4-1106-preview")
@@ -445,7 +445,7 @@ def test_cli_reads_the_request_log(tmp_path):
 
 def test_routellm_gsm8k_report_names_its_prices_and_tokenizer():
     pytest.importorskip("bpe_openai")
-    from smallfirst.economics.routellm import load_workload
+    from smallfirst.evaluate.routellm import load_workload
     from tests.conftest import DATA
 
     if not (DATA / "routellm" / "gsm8k_responses.csv").exists():

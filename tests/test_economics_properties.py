@@ -15,7 +15,7 @@ from smallfirst.economics.pricing import optimal_price
 from smallfirst.economics.ratio import rho_breakdown
 from smallfirst.economics.scenarios import Scenario, price_outcomes, scenario_rows
 from smallfirst.economics.stick import RequestValue, stick
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 
 money = st.decimals(min_value=D("-10"), max_value=D("10"), places=6, allow_nan=False, allow_infinity=False)
 positive = st.decimals(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from smallfirst.errors import DataError
-from smallfirst.evaluate import outcomes as oc
+from smallfirst import outcomes as oc
 from smallfirst.evaluate.loaders import default_data_dir, load_outcomes, load_routellm_gsm8k, load_routellm_mmlu
 
 needs_data = pytest.mark.skipif(not (default_data_dir() / "routellm").is_dir(), reason="shared data not present")

@@ -63,7 +63,7 @@ def economics(
             title=title or "smallfirst economics: request log",
         )
     else:
-        from smallfirst.economics.routellm import load_workload
+        from smallfirst.evaluate.routellm import load_workload
         from smallfirst.economics.workload import from_outcomes
 
         workload, notes = load_workload(outcomes, data_dir)

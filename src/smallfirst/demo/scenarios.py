@@ -44,7 +44,7 @@ def build_hybrid(outcomes_path: Path, learn_from: tuple[str, str], serve: tuple[
     """Fit on the outcomes of ``learn_from`` (weak, strong) and route between the ``serve`` models."""
     from smallfirst.economics.policy import profit_utility
     from smallfirst.evaluate.crossfit import cross_fit_scores, summarise
-    from smallfirst.evaluate.outcomes import load
+    from smallfirst.outcomes import load
     from smallfirst.routing.calibrate import MaxProfit, calibrate
     from smallfirst.routing.policy import ThresholdPolicy
     from smallfirst.routing.registry import make_router

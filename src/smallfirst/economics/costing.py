@@ -12,7 +12,7 @@ import numpy as np
 from smallfirst.economics.config import EconConfig, Hardware, ModelPrice
 from smallfirst.economics.value import benefit, check_tasks, dec, price, task_key
 from smallfirst.errors import ConfigError, DataError
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 
 MTOK = Decimal(1_000_000)
 _SECONDS_PER_MONTH = Decimal("2629800")  # 365.25 / 12 days

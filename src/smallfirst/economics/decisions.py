@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from smallfirst.errors import DataError
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 
 
 def parse_hybrid(spec: str) -> tuple[str, Path]:

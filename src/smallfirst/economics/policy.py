@@ -13,7 +13,7 @@ import numpy as np
 
 from smallfirst.economics.config import EconConfig
 from smallfirst.economics.costing import benefit_matrix, cost_matrix, price_matrix, to_float
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 
 
 def profit_utility(econ_config: EconConfig) -> Callable[[Outcomes], np.ndarray]:

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 
 _SHRINK = 10.0
 

@@ -13,7 +13,7 @@ from smallfirst.economics.costing import benefit_matrix, cost_matrix, price_matr
 from smallfirst.economics.stick import RequestValue
 from smallfirst.economics.value import ZERO
 from smallfirst.errors import DataError
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 
 
 @dataclass(frozen=True)

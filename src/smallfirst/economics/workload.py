@@ -18,7 +18,7 @@ from smallfirst.economics.policy import ThresholdCurve, profit_optimal_choice, p
 from smallfirst.economics.quality_prior import predicted_quality
 from smallfirst.economics.scenarios import Scenario, price_outcomes, scenario_rows, standard_scenarios
 from smallfirst.economics.stick import ValueStick, by_period, in_period, within
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 from smallfirst.store.records import RequestRecord
 
 MAX_PROFIT = "hybrid (max profit)"

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from smallfirst.errors import DataError
-from smallfirst.evaluate import outcomes as _outcomes
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst import outcomes as _outcomes
+from smallfirst.outcomes import Outcomes
 
 __all__ = ["default_data_dir", "load_routellm_mmlu", "load_routellm_gsm8k", "load_outcomes", "NAMED_SETS"]
 

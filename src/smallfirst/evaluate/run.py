@@ -16,7 +16,7 @@ import numpy as np
 
 from smallfirst.errors import ConfigError
 from smallfirst.evaluate.crossfit import RouterResult, cross_fit_scores, summarise, transfer_scores
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 from smallfirst.routing.base import Router
 from smallfirst.routing.cascade import escalation_scores
 from smallfirst.routing.registry import make_router

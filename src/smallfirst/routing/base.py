@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from smallfirst.errors import DataError, NotFittedError
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 
 __all__ = ["Router", "two_model_gain"]
 

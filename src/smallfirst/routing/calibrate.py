@@ -15,7 +15,7 @@ import numpy as np
 
 from smallfirst import tradeoff
 from smallfirst.errors import DataError, TargetUnreachableError
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 
 __all__ = ["StrongShare", "QualityFraction", "Budget", "MaxProfit", "Target", "Calibration", "calibrate",
            "parse_target"]

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from smallfirst.errors import ConfigError, DataError
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 from smallfirst.models.base import Model
 from smallfirst.models.records import Completion, Message
 from smallfirst.routing.base import Router

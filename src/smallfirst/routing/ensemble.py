@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 from smallfirst.routing.base import Router
 from smallfirst.routing.registry import make_router
 

@@ -16,7 +16,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from smallfirst.errors import ConfigError
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 from smallfirst.routing.base import Router
 from smallfirst.routing.features import (
     EmbeddingFeatures,

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from smallfirst.errors import ConfigError
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 from smallfirst.routing.base import Router
 
 __all__ = ["RandomRouter", "RulesRouter"]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from smallfirst.errors import DataError
-from smallfirst.evaluate.outcomes import Outcomes, from_records, save
+from smallfirst.outcomes import Outcomes, from_records, save
 from smallfirst.service import RequestContext, Service
 from smallfirst.tasks.grading import extract, grade
 from smallfirst.tasks.items import TaskItem

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from smallfirst.errors import DataError
-from smallfirst.evaluate.outcomes import Outcomes
+from smallfirst.outcomes import Outcomes
 
 ROUTELLM_SETS = ("routellm-mmlu", "routellm-gsm8k")
 TOKENIZER = "cl100k_base (bpe-openai {version})"
