@@ -14,7 +14,7 @@ import numpy as np
 from smallfirst.embeddings.base import Encoder
 from smallfirst.errors import DataError
 from smallfirst.specialize.calibration import expected_calibration_error, fit_temperature, softmax
-from smallfirst.specialize.data import LabelledData, validate_labelled
+from smallfirst.specialize.data import LabelledData, stratified_split, validate_labelled
 from smallfirst.specialize.embedcache import encode_cached
 from smallfirst.specialize.escalation import threshold_for_precision
 from smallfirst.specialize.features import FeatureConfig, Featuriser
@@ -104,19 +104,6 @@ def _fit_head(x: Any, y: np.ndarray, n_classes: int, c: float, seed: int) -> tup
     return coef, intercept
 
 
-def _split(y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified holdout that leaves every class at least two training examples."""
-    rng = np.random.default_rng(seed)
-    train, hold = [], []
-    for k in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == k))
-        n_hold = min(int(round(len(idx) * share)), max(len(idx) - 2, 0))
-        n_hold = max(n_hold, 1) if len(idx) >= 3 else n_hold
-        hold.extend(idx[:n_hold])
-        train.extend(idx[n_hold:])
-    return np.sort(np.array(train, dtype=int)), np.sort(np.array(hold, dtype=int))
-
-
 def train_classifier(
     data: LabelledData,
     *,
@@ -144,7 +131,7 @@ def train_classifier(
         progress("embed", done, len(texts))
 
     emb = encode_cached(encoder, texts, progress=tick) if embeddings is None else embeddings
-    fit_idx, hold_idx = _split(y, config.calibration_share, config.seed)
+    fit_idx, hold_idx = stratified_split(y, config.calibration_share, config.seed)
     if len(hold_idx) == 0:
         raise DataError(
             "too little data to hold out a calibration split",

@@ -37,7 +37,7 @@ class ClassifierModel:
     #: the encoder truncates long inputs instead of failing on them
     context_length: int | None = None
 
-    def __init__(self, name: str, classifier: TextClassifier, info: ArtifactInfo) -> None:
+    def __init__(self, name: str, classifier: TextClassifier, info: ArtifactInfo | None = None) -> None:
         self.name = name
         self.classifier = classifier
         self.info = info

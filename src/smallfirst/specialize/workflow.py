@@ -54,25 +54,61 @@ class SpecializeResult:
     dropped_classes: dict[str, int] = field(default_factory=dict)
 
 
-def evaluate(clf, data: LabelledData, encoder, progress: Progress = _quiet) -> EvalReport:  # type: ignore[no-untyped-def]
+@dataclass(frozen=True, slots=True)
+class Predictions:
+    """A classifier's calibrated answers on n labelled texts with k known classes.
+
+    ``proba`` (n, k) float32, columns in ``classes`` order; ``y`` (n,) int, the gold label's column or -1 for a
+    label the classifier never saw; ``correct`` (n,) bool, whether the most probable class is the gold one."""
+
+    classes: tuple[str, ...]
+    proba: np.ndarray
+    y: np.ndarray
+    correct: np.ndarray
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(n,) the probability of each answered class: what the escalation threshold compares against."""
+        return self.proba.max(axis=1)
+
+
+def predict(  # type: ignore[no-untyped-def]
+    clf, data: LabelledData, encoder=None, progress: Progress = _quiet, *, embeddings: np.ndarray | None = None
+) -> Predictions:
+    """Run ``clf`` (a ``TextClassifier``) over ``data`` and compare with its labels.
+
+    ``embeddings`` (n, dim), when given, must be ``encoder``'s vectors of ``data.texts`` in order; otherwise they
+    come from the on-disk embedding cache (``encode_cached``) with ``encoder``, or the classifier's own encoder
+    when ``encoder`` is None. ``progress("evaluate", done, n)`` reports encoding."""
     texts = list(data.texts)
-    done = 0
+    if embeddings is None:
+        done = 0
 
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        progress("evaluate", done, len(texts))
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            progress("evaluate", done, len(texts))
 
-    emb = encode_cached(encoder, texts, progress=tick)
-    proba = clf.predict_proba(texts, emb)
-    pred = np.array([clf.classes[i] for i in proba.argmax(axis=1)])
-    correct = pred == np.array(data.labels)
-    unseen = tuple(sorted(set(data.labels) - set(clf.classes)))
+        embeddings = encode_cached(encoder or clf.encoder, texts, progress=tick)
+    proba = clf.predict_proba(texts, embeddings)
+    index = {c: i for i, c in enumerate(clf.classes)}
+    y = np.array([index.get(v, -1) for v in data.labels], dtype=int)
+    return Predictions(tuple(clf.classes), proba, y, proba.argmax(axis=1) == y)
+
+
+def evaluate(  # type: ignore[no-untyped-def]
+    clf, data: LabelledData, encoder, progress: Progress = _quiet, *, embeddings: np.ndarray | None = None
+) -> EvalReport:
+    """Accuracy and escalation of ``clf`` on held-out labelled ``data`` (see ``predict`` for the arguments).
+
+    The escalation figures use the classifier's own threshold (set on its calibration split) and assume an
+    escalated item is answered right (``escalation_report`` with no fallback)."""
+    pred = predict(clf, data, encoder, progress, embeddings=embeddings)
     return EvalReport(
-        n=len(texts),
-        accuracy=float(correct.mean()),
-        escalation=escalation_report(proba.max(axis=1), correct, clf.threshold),
-        unseen_labels=unseen,
+        n=len(data),
+        accuracy=float(pred.correct.mean()),
+        escalation=escalation_report(pred.confidence, pred.correct, clf.threshold),
+        unseen_labels=tuple(sorted(set(data.labels) - set(clf.classes))),
     )
 
 
