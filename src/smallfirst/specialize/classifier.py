@@ -29,6 +29,9 @@ def _quiet(stage: str, done: int, total: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
+    """How ``train_classifier`` trains: the features, the linear SVM's C, the share held out for calibration,
+    the precision the escalation threshold must reach on that share, and the seed of the split and the SVM."""
+
     features: FeatureConfig = field(default_factory=FeatureConfig)
     #: inverse regularisation of the linear SVM head
     c: float = 0.3
@@ -41,6 +44,10 @@ class TrainConfig:
 
 @dataclass(frozen=True, slots=True)
 class CalibrationReport:
+    """The calibration split's verdict: the fitted temperature, the escalation threshold (a probability;
+    above 1 means "answer nothing"), the head's accuracy there, ECE before (temperature 1) and after scaling, and
+    the split's size."""
+
     temperature: float
     threshold: float
     holdout_accuracy: float
@@ -50,6 +57,11 @@ class CalibrationReport:
 
 
 class TextClassifier:
+    """A trained head over k ``classes``: features (embedding plus TF-IDF), a linear layer ``coef`` (k, d) and
+    ``intercept`` (k,), a softmax ``temperature``, and the escalation ``threshold`` on the top probability.
+
+    ``encoder`` is loaded lazily (MiniLM) when none is given and no embeddings are passed in."""
+
     def __init__(
         self,
         classes: Sequence[str],
@@ -70,6 +82,7 @@ class TextClassifier:
 
     @property
     def encoder(self) -> Encoder:
+        """The sentence encoder; MiniLM int8 is loaded on first use when none was given."""
         if self._encoder is None:
             from smallfirst.embeddings.minilm import MiniLMEncoder
 
@@ -77,6 +90,8 @@ class TextClassifier:
         return self._encoder
 
     def scores(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        """Raw head scores, shape (len(texts), k), before temperature and softmax. ``embeddings`` (n, dim) are the
+        encoder's vectors of ``texts`` when the caller has them (e.g. from the embedding cache)."""
         emb = self.encoder.encode(list(texts)) if embeddings is None else embeddings
         return _scores(self.featuriser.transform(texts, emb), self.coef, self.intercept)
 
@@ -85,6 +100,7 @@ class TextClassifier:
         return softmax(self.scores(texts, embeddings), self.temperature)
 
     def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> list[str]:
+        """The most probable class of each text (no escalation: see ``threshold`` for that)."""
         return [self.classes[i] for i in self.predict_proba(texts, embeddings).argmax(axis=1)]
 
 
@@ -125,12 +141,12 @@ def train_classifier(
     texts = list(data.texts)
     done = 0
 
-    def tick(n: int) -> None:
+    def _tick(n: int) -> None:
         nonlocal done
         done += n
         progress("embed", done, len(texts))
 
-    emb = encode_cached(encoder, texts, progress=tick) if embeddings is None else embeddings
+    emb = encode_cached(encoder, texts, progress=_tick) if embeddings is None else embeddings
     fit_idx, hold_idx = stratified_split(y, config.calibration_share, config.seed)
     if len(hold_idx) == 0:
         raise DataError(

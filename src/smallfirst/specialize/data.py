@@ -22,6 +22,8 @@ MIN_PER_CLASS = 4
 
 @dataclass(frozen=True, slots=True)
 class LabelledData:
+    """n texts with their labels (an empty label: not labelled yet), and where they came from."""
+
     texts: tuple[str, ...]
     labels: tuple[str, ...]
     source: str = ""
@@ -31,6 +33,7 @@ class LabelledData:
 
     @property
     def classes(self) -> tuple[str, ...]:
+        """The distinct labels, sorted: a trained head's column order."""
         return tuple(sorted(set(self.labels)))
 
     @property
@@ -42,6 +45,7 @@ class LabelledData:
         return h.hexdigest()
 
     def subset(self, idx: Sequence[int]) -> LabelledData:
+        """The rows at positions ``idx``, in that order, with the same source."""
         return LabelledData(
             tuple(self.texts[i] for i in idx), tuple(self.labels[i] for i in idx), self.source
         )

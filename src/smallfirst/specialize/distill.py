@@ -33,6 +33,8 @@ FREE_PROMPT = (
 
 
 def teacher_cache(teacher: str) -> Path:
+    """The JSONL file caching ``teacher``'s answers (one ``{"k": sha256 of the prompt, "a": answer}`` per line):
+    ``$SMALLFIRST_TEACHER_CACHE`` or ``<cache>/teacher``, the model name made file-safe."""
     from smallfirst.config import cache_root
 
     base = Path(os.environ.get("SMALLFIRST_TEACHER_CACHE") or cache_root() / "teacher").expanduser()

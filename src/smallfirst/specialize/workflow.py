@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class EvalReport:
+    """A classifier on n held-out labelled items: accuracy (0..1) and escalation at its own threshold."""
+
     n: int
     accuracy: float
     escalation: EscalationReport
@@ -38,6 +40,10 @@ class EvalReport:
 
 @dataclass(frozen=True, slots=True)
 class SpecializeResult:
+    """What ``specialize`` did: the tier name, the data's source and size, the classes, the calibration split's
+    report, the evaluation (when an eval file was given), the saved artefact and the tier manifest that makes
+    it routable."""
+
     task: str
     source: str
     n_train: int
@@ -84,12 +90,12 @@ def predict(  # type: ignore[no-untyped-def]
     if embeddings is None:
         done = 0
 
-        def tick(n: int) -> None:
+        def _tick(n: int) -> None:
             nonlocal done
             done += n
             progress("evaluate", done, len(texts))
 
-        embeddings = encode_cached(encoder or clf.encoder, texts, progress=tick)
+        embeddings = encode_cached(encoder or clf.encoder, texts, progress=_tick)
     proba = clf.predict_proba(texts, embeddings)
     index = {c: i for i, c in enumerate(clf.classes)}
     y = np.array([index.get(v, -1) for v in data.labels], dtype=int)
@@ -128,6 +134,16 @@ def specialize(
     config: TrainConfig | None = None,
     progress: Progress = _quiet,
 ) -> SpecializeResult:
+    """Train a classifier for niche ``task`` and register it as a model tier of that name.
+
+    The labels come from one of: ``train`` (a CSV, TSV or JSONL file with ``text_col`` and ``label_col``),
+    ``teacher`` (a configured model labels ``train``'s texts, into ``classes`` when given, else into the file's own
+    labels if it has them, else with short labels of its own), or ``labels_from_log`` (what ``log_model``, default
+    the large tier, answered in the request log). A teacher's or the log's classes seen fewer than ``MIN_PER_CLASS``
+    times are dropped and reported; a user's own rare classes are refused. ``eval_file`` (same columns) is scored
+    after training. The artefact goes to ``artifact`` or ``<home>/specialized/<task>/artifact``, replacing an older
+    one only once whole. Raises ConfigError for an invalid name, DataError for missing or unusable data,
+    UpstreamError when the teacher fails."""
     check_name(task)
     config = config or TrainConfig()
     gold: LabelledData | None = None
@@ -210,6 +226,9 @@ def specialize(
 def labels_from_log_data(
     settings: Settings, task: str, model: str | None, classes: Sequence[str] | None
 ) -> LabelledData:
+    """Training pairs from the request log: prompts ``model`` (default the configured large tier) answered,
+    its answers mapped onto ``classes``. ``task`` names the new tier only: logged requests are not filtered by
+    it. Raises DataError when the log holds no usable answers."""
     from smallfirst.specialize.distill import labels_from_log
 
     # the tier's own name rarely matches a logged task, so the log is filtered by the answering model only
