@@ -40,6 +40,9 @@ def _from_json(d: dict[str, Any]) -> Completion:
 
 
 class Memo:
+    """Completions by key, loaded from and appended to the JSONL file ``path`` (one ``{"key", "completion"}`` a
+    line; a line cut short is ignored, so that pair is computed again). ``hits`` counts reuses. Thread-safe."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.entries: dict[str, Completion] = {}
@@ -54,6 +57,8 @@ class Memo:
                     continue  # a line cut short by an interruption is recomputed
 
     def get_or_compute(self, key: str, compute: Any) -> Completion:
+        """The completion stored under ``key``, else ``compute()`` (a no-argument callable returning a Completion),
+        stored and appended to the file. Two threads missing the same key at once may both compute it."""
         with self._lock:
             if key in self.entries:
                 self.hits += 1
@@ -76,14 +81,18 @@ class MemoModel:
         self.context_length = inner.context_length
 
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        """The inner model's completion of ``messages``, computed once per (model, messages, sampling params)
+        and then reused with its original timings, tokens and logprobs."""
         call = {**params, "logprobs": True} if self.kind == "local" else params
         return self.memo.get_or_compute(_key(self.name, messages, params),
                                         lambda: self.inner.complete(messages, **call))
 
     def stream(self, messages: Sequence[Message], **params: Any) -> Iterator[Chunk]:
+        """The memoised completion as two chunks: the whole text, then the finish carrying the completion."""
         c = self.complete(messages, **params)
         yield Chunk(c.text)
         yield Chunk("", finish_reason=c.finish_reason, completion=c)
 
     def close(self) -> None:
+        """Close the inner model; the memo file stays."""
         self.inner.close()
