@@ -127,8 +127,9 @@ class RateLimitedError(SmallfirstError):
 
 
 class BudgetExceededError(RateLimitedError):
-    """A gateway key has spent its budget (USD) for the current period; ``retry_after`` is the seconds until the
-    period resets (HTTP 429, OpenAI's ``insufficient_quota``)."""
+    """A gateway key's remaining budget (USD, per period) cannot hold this request's worst-case cost; ``retry_after``
+    is the seconds until the period resets, a day for a "total" budget (HTTP 429, OpenAI's
+    ``insufficient_quota``)."""
 
     kind = "insufficient_quota"
     code = "budget_exceeded"
