@@ -82,7 +82,7 @@ def cuad(root: Path | None, encoder) -> dict:  # type: ignore[no-untyped-def]
     """One head per clause type, trained on its few-shot rows plus half its test split, evaluated on the other
     half. Returns the heads with their evaluation rows (``samples``: folder -> (head, rows, their row numbers in
     test.tsv))."""
-    parts = {}
+    parts, files = {}, []
     for folder in sources.cuad_types(root):
         shots = load_labelled(folder / "train.tsv", min_per_class=1)
         test = load_labelled(folder / "test.tsv", min_per_class=1)
@@ -90,7 +90,9 @@ def cuad(root: Path | None, encoder) -> dict:  # type: ignore[no-untyped-def]
         half = test.subset(train_idx)
         data = LabelledData(shots.texts + half.texts, shots.labels + half.labels, folder.name)
         parts[folder] = (data, test.subset(eval_idx), eval_idx)
-    all_texts = [t for data, ev, _ in parts.values() for t in data.texts + ev.texts]
+        files.append(shots.texts + test.texts)
+    # every clause type's files in order: the embedding cache is keyed by chunks of this list, so reruns hit it
+    all_texts = [t for texts in files for t in texts]
     emb_all = encode_cached(encoder, all_texts)
     vec = {t: emb_all[i] for i, t in enumerate(all_texts)}
     correct_all, answered_all, per_type, samples = [], [], {}, {}
