@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from smallfirst.errors import ContextOverflowError, ModelFileError
-from smallfirst.models.records import Chunk, Completion, Message, TokenLogprob, Usage
+from smallfirst.models.completion import Chunk, Completion, Message, TokenLogprob, Usage
 
 if TYPE_CHECKING:
     from smallfirst.config import ModelSpec, Settings

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from smallfirst.outcomes import Outcomes
-from smallfirst.routing.base import Router
-from smallfirst.routing.registry import make_router
+from smallfirst.routing.factories import make_router
+from smallfirst.routing.router import Router
 
 __all__ = ["EnsembleRouter"]
 

@@ -17,7 +17,6 @@ from threadpoolctl import threadpool_limits
 
 from smallfirst.errors import ConfigError
 from smallfirst.outcomes import Outcomes
-from smallfirst.routing.base import Router
 from smallfirst.routing.features import (
     EmbeddingFeatures,
     HashingFeatures,
@@ -28,6 +27,7 @@ from smallfirst.routing.features import (
     TfidfFeatures,
     linear_term,
 )
+from smallfirst.routing.router import Router
 
 __all__ = ["LearnedRouter", "FEATURES", "HEADS"]
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from smallfirst.outcomes import Outcomes
-from smallfirst.routing.base import Router
 from smallfirst.routing.learned import _featuriser
+from smallfirst.routing.router import Router
 
 __all__ = ["MatrixFactorisationRouter"]
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from smallfirst.errors import ConfigError
 from smallfirst.routing.cascade import Cascade
+from smallfirst.routing.factories import make_router
 from smallfirst.routing.policy import LadderPolicy, ThresholdPolicy
-from smallfirst.routing.registry import make_router
 
 __all__ = ["save_policy", "load_policy", "Policy"]
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from smallfirst.errors import ConfigError
 from smallfirst.outcomes import Outcomes
-from smallfirst.routing.base import Router
+from smallfirst.routing.router import Router
 
 __all__ = ["RandomRouter", "RulesRouter"]
 
