@@ -50,6 +50,7 @@ class Answer:
 
     @property
     def model(self) -> str:
+        """The model that produced the kept completion."""
         return self.completion.model
 
 
@@ -136,7 +137,8 @@ class Service:
 
     def _escalating(self, requested: str) -> Escalating | None:
         policy = self.policies.get(requested)
-        return policy if isinstance(policy, Escalating) else None
+        # a model named directly (the common case on the gateway) skips the Protocol check, which is not free
+        return policy if policy is not None and isinstance(policy, Escalating) else None
 
     # -- the async core: the gateway's path, and under the sync API everyone else's ----------------------
 
@@ -245,11 +247,11 @@ class Service:
         first, first_decision = await self._complete_with_fallbacks(decision, messages, {**params, "logprobs": True})
         hot = max(float(params.get("temperature") or 0.0), 0.7)
 
-        async def resample(seed: int) -> Completion:
+        async def _resample(seed: int) -> Completion:
             return await self._call(first.model, messages, {**params, "temperature": hot, "seed": seed})
 
         prompt = prompt_text(messages)
-        verdict = await policy.judge(first, prompt, ctx.task, resample)
+        verdict = await policy.judge(first, prompt, ctx.task, _resample)
         if verdict is None:
             return self._priced(first, first_decision)
         kept = _judged(policy, first_decision, verdict)
@@ -398,6 +400,7 @@ class _Attempt:
         return self
 
     def succeeded(self, answer: Answer) -> None:
+        """Log the request's success row."""
         self.service._log_success(self.requested, answer, self.ctx, self.messages)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
@@ -441,6 +444,7 @@ class _Chain:
                         reason=f"{d.reason}; fell back from {', '.join(self.tried)} ({self.last})")
 
     def exhausted(self) -> UpstreamError:
+        """The last failure, once every model of the chain failed."""
         assert self.last is not None
         return self.last
 

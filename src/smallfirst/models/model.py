@@ -38,11 +38,17 @@ class Model(Protocol):
     #: tokens of context, or None when the backend does not say
     context_length: int | None
 
-    async def complete(self, messages: Sequence[Message], **params: Any) -> Completion: ...
+    async def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        """One answer to ``messages``."""
+        ...
 
-    def stream(self, messages: Sequence[Message], **params: Any) -> AsyncIterator[Chunk]: ...
+    def stream(self, messages: Sequence[Message], **params: Any) -> AsyncIterator[Chunk]:
+        """Text chunks, then one chunk whose ``completion`` holds the totals."""
+        ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Release what the model holds on the running event loop (HTTP sessions, threads, weights)."""
+        ...
 
 
 @runtime_checkable
@@ -56,11 +62,17 @@ class BlockingModel(Protocol):
     kind: Literal["local", "api"]
     context_length: int | None
 
-    def complete(self, messages: Sequence[Message], **params: Any) -> Completion: ...
+    def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        """One answer to ``messages``, computed in the calling thread."""
+        ...
 
-    def stream(self, messages: Sequence[Message], **params: Any) -> Iterator[Chunk]: ...
+    def stream(self, messages: Sequence[Message], **params: Any) -> Iterator[Chunk]:
+        """Text chunks, then one chunk whose ``completion`` holds the totals."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Free the weights and contexts."""
+        ...
 
 
 def is_async(model: object) -> bool:

@@ -80,6 +80,8 @@ def registered_tiers(settings: Settings) -> dict[str, ModelSpec]:
 
 
 def resolve(name: str, settings: Settings) -> ModelSpec:
+    """The spec of model ``name``: a configured model, a registered tier, a catalogue entry, or (from the CLI and
+    config) a path to a ``.gguf`` file. Raises UnknownModelError naming the known models."""
     from smallfirst.config import ModelSpec
 
     known = specs(settings)

@@ -104,13 +104,13 @@ class Threaded:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
 
-        def put(item: Any) -> None:
+        def _put(item: Any) -> None:
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening any more
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
-        def work() -> None:
+        def _work() -> None:
             if cancelled.is_set():
-                put(_END)
+                _put(_END)
                 return
             gen = None
             try:
@@ -118,16 +118,16 @@ class Threaded:
                 for chunk in gen:
                     if cancelled.is_set():
                         break
-                    put(chunk)
+                    _put(chunk)
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
-                put(_Failed(exc))
+                _put(_Failed(exc))
             finally:
                 if gen is not None:
                     with contextlib.suppress(Exception):
                         gen.close()
-                put(_END)
+                _put(_END)
 
-        self.workers.submit(self.name, work)
+        self.workers.submit(self.name, _work)
         try:
             while True:
                 item = await queue.get()

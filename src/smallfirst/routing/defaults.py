@@ -19,11 +19,11 @@ def default_policies(settings: Settings) -> dict[str, Any]:
     """Policy name -> policy: ``cascade``, ``auto``, and each saved policy in ``<home>/policies/*.json``."""
     r = settings.routing
 
-    def cascade(name: str) -> Cascade:
+    def _cascade(name: str) -> Cascade:
         return Cascade(r.small, r.large, r.cascade_threshold, r.cascade_signal, name=name, samples=r.cascade_samples)
 
-    policies: dict[str, Any] = {"cascade": cascade("cascade")}
-    auto: Any = cascade("auto")
+    policies: dict[str, Any] = {"cascade": _cascade("cascade")}
+    auto: Any = _cascade("auto")
     if r.policy:
         path = Path(r.policy).expanduser()
         from smallfirst.routing.policy_store import load_policy

@@ -67,7 +67,9 @@ class Policy(Protocol):
 
     name: str
 
-    def decide(self, prompt: str, task: str | None = None) -> Decision: ...
+    def decide(self, prompt: str, task: str | None = None) -> Decision:
+        """The model for ``prompt`` (of task type ``task``, when known), and why."""
+        ...
 
 
 @runtime_checkable
@@ -79,7 +81,9 @@ class Escalating(Policy, Protocol):
     signal needs them."""
 
     async def judge(self, first: Completion, prompt: str, task: str | None,
-                    resample: Resample) -> Verdict | None: ...
+                    resample: Resample) -> Verdict | None:
+        """Keep ``first``, escalate, or None when this answer is not the policy's to judge."""
+        ...
 
 
 @dataclass
