@@ -17,7 +17,7 @@ import numpy as np
 
 from smallfirst.config import ModelSpec, load_settings
 from smallfirst.costs.ledger import Ledger
-from smallfirst.models.records import Message
+from smallfirst.models.completion import Message
 from smallfirst.models.registry import build, resolve
 from smallfirst.specialize.escalation import escalation_report
 from smallfirst.specialize.tier import ClassifierModel

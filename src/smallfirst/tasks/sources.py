@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from smallfirst.errors import DataError
-from smallfirst.models.records import Message
+from smallfirst.models.completion import Message
 from smallfirst.tasks.items import TaskItem
 
 TASKS = ("banking77", "cuad", "gsm8k", "mmlu")
