@@ -11,6 +11,8 @@ from smallfirst.errors import ConfigError, DataError
 
 
 def register(app: typer.Typer) -> None:
+    """Add `smallfirst economics` (the value-stick report) to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.command()(economics)
 
 

@@ -32,6 +32,9 @@ SPECIALISTS = {"banking77": "banking77-intent", "cuad": "cuad-clause"}
 
 @dataclass(frozen=True)
 class HybridChoice:
+    """The hybrid deployment's router: the policy to serve, the winning candidate's label, its cross-fitted
+    APGR, the max-profit threshold and the large-model share it expects, and every candidate's APGR."""
+
     policy: object
     router: str
     apgr: float

@@ -16,6 +16,8 @@ __all__ = ["cross_fit_scores", "transfer_scores", "RouterResult", "summarise", "
 
 
 def folds(n: int, k: int = 5, seed: int = 0) -> list[np.ndarray]:
+    """``k`` disjoint index arrays covering ``range(n)``: a ``numpy.random.default_rng(seed)`` permutation cut
+    by ``np.array_split`` (sizes differ by at most one). Raises DataError when k < 2 or n < k."""
     if k < 2 or n < k:
         raise DataError(f"cannot cut {n} prompts into {k} folds", hint="use fewer folds or more data")
     return np.array_split(np.random.default_rng(seed).permutation(n), k)
@@ -44,6 +46,14 @@ def transfer_scores(make: Callable[[], Router], train: Outcomes, test: Outcomes,
 
 @dataclass(frozen=True)
 class RouterResult:
+    """One router's row of the evaluation table, read off its cross-fitted curve (``smallfirst.tradeoff``).
+
+    ``apgr`` on the exact curve, ``apgr_deciles`` as RouteLLM samples it; ``cpt50``/``cpt80`` strong-call shares
+    (0..1) recovering 50%/80% of the gap; ``cost_reduction_95`` 1 - cost/all-strong cost at 95% of the strong
+    model's quality; ``aiq`` RouterBench's AIQ over cost (or over share when the data carry no cost);
+    ``latency_ms`` one decision at batch 1 and ``throughput_64`` decisions per second at batch 64, when
+    measured."""
+
     name: str
     apgr: float
     apgr_deciles: float
