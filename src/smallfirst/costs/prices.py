@@ -142,12 +142,39 @@ def _manual_label(input_per_mtok: Decimal, output_per_mtok: Decimal) -> str:
 
 
 def hardware_usd_per_second(hw: HardwareProfile) -> Decimal:
-    """Amortised purchase price over the busy seconds of its life, plus energy at the wall (times PUE)."""
+    """USD per second the machine is occupied: the purchase price amortised over the busy seconds of its life
+    (``amortisation_years`` of 365.25 days times ``utilisation``), plus energy at the wall (kW times PUE times
+    USD per kWh, over 3,600 s). The one hardware-cost formula of smallfirst: the log and the report call it."""
     busy_seconds = hw.amortisation_years * _SECONDS_PER_YEAR * hw.utilisation
     capital = hw.price_usd / busy_seconds
     energy = hw.watts / Decimal(1000) * hw.pue * hw.electricity_usd_per_kwh / Decimal(3600)
     return capital + energy
 
 
-def hardware_price(hw: HardwareProfile, seconds: float) -> Price:
-    return Price(hardware_usd_per_second(hw) * Decimal(repr(seconds)), f"hardware:{hw.name}")
+def hardware_price(hw: HardwareProfile, seconds: float | Decimal) -> Price:
+    """``seconds`` of the machine at :func:`hardware_usd_per_second`, labelled ``hardware:<profile name>``."""
+    secs = seconds if isinstance(seconds, Decimal) else Decimal(repr(float(seconds)))
+    return Price(hardware_usd_per_second(hw) * secs, f"hardware:{hw.name}")
+
+
+def occupancy_seconds(hw: HardwareProfile, model: str, usage: Usage) -> Decimal | None:
+    """Seconds of the machine a request occupied: prompt tokens over the model's sustained prefill rate plus
+    completion tokens over its decode rate, both measured alone on this hardware (``hw.throughput``). None
+    when the profile has no throughput for ``model``."""
+    rate = hw.throughput.get(model)
+    if rate is None:
+        return None
+    return (Decimal(usage.prompt_tokens) / rate.prefill_tokens_per_s
+            + Decimal(usage.completion_tokens) / rate.decode_tokens_per_s)
+
+
+def local_price(hw: HardwareProfile, model: str, usage: Usage, wall_seconds: float) -> Price:
+    """A local model's request priced by the compute it occupied (:func:`occupancy_seconds`), so the same
+    request costs the same at any concurrency and on a quiet or a busy machine; the wall time stays what it
+    is, the latency. A model without a measured throughput falls back to its wall time, and the price source
+    says so (``hardware:<name> (wall time)``)."""
+    busy = occupancy_seconds(hw, model, usage)
+    if busy is None:
+        wall = hardware_price(hw, wall_seconds)
+        return Price(wall.usd, f"{wall.source} (wall time)")
+    return hardware_price(hw, busy)
