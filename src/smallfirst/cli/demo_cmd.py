@@ -70,7 +70,7 @@ def demo(workload: Path = typer.Option(Path("data/workload/mixed.jsonl"), help="
 
 
 def print_verdict(result) -> None:  # type: ignore[no-untyped-def]
-    from smallfirst.economics.verdict import verdict
+    from smallfirst.economics.report.verdict import verdict
 
     report = result.report
     by_name = {r.name: r for r in report.results}

@@ -56,7 +56,7 @@ def _signature(items: list[TaskItem], small: str, large: str) -> str:
 def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, learn_from: tuple[str, str],
              log: Log = lambda s: None, tick: Tick = lambda scenario, done, total: None,
              specialist_limit: int | None = None) -> DemoResult:
-    from smallfirst.economics.config import load_config
+    from smallfirst.economics.assumptions import load_config
     from smallfirst.economics.report import write
     from smallfirst.economics.workload import from_log
     from smallfirst.store.requests import list_requests
@@ -78,7 +78,7 @@ def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, lear
                         hint="pass --fresh to start over, or --run NAME for a separate run")
     sig_file.write_text(json.dumps({"signature": sig, "small": small, "large": large, "items": len(items)}))
     log(f"run folder {plan.run_dir}")
-    econ = load_config(plan.econ_config)
+    econ = load_config(plan.econ_config, hardware=settings.hardware)
     memo = Memo(plan.run_dir / "memo.jsonl")
     s = demo_settings(settings, plan.run_dir)
     service = Service(s, pool=ModelPool(s, wrap=lambda m: MemoModel(m, memo)))

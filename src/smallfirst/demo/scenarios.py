@@ -42,7 +42,7 @@ class HybridChoice:
 def build_hybrid(outcomes_path: Path, learn_from: tuple[str, str], serve: tuple[str, str], econ_config: object,
                  log: Callable[[str], None] = lambda s: None) -> HybridChoice:
     """Fit on the outcomes of ``learn_from`` (weak, strong) and route between the ``serve`` models."""
-    from smallfirst.economics.policy import profit_utility
+    from smallfirst.economics.workload import profit_utility
     from smallfirst.evaluate.crossfit import cross_fit_scores, summarise
     from smallfirst.outcomes import load
     from smallfirst.routing.calibrate import MaxProfit, calibrate
