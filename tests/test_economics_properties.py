@@ -260,3 +260,38 @@ def test_a_dominated_scenario_is_never_recommended(o, demand, price):
         better = r.stick.quality >= rec.stick.quality and r.unit_cost <= rec.unit_cost
         assert not (better and (r.stick.quality > rec.stick.quality or r.unit_cost < rec.unit_cost))
     assert all(x.name != rec.name for x in d.dominated)
+
+
+# --- one cost model: the log and the report price a completion alike ---------------------------------------------
+
+HW = {"name": "box", "price_usd": 3000, "watts": 60, "throughput": {
+    "local-fast": {"prefill_tokens_per_s": 250, "decode_tokens_per_s": 25}}}
+#: (model name, the ledger's ModelSpec, the economics config's [models.<name>]) for each way of pricing
+PRICED_BOTH_WAYS = [
+    ("gpt-4o-mini", {"backend": "openai", "base_url": "http://x/v1", "model": "gpt-4o-mini", "price_provider": "openai"},
+     {"genai_prices": "openai:gpt-4o-mini"}),
+    ("manual", {"backend": "openai", "base_url": "http://x/v1", "input_usd_per_mtok": "0.7",
+                "output_usd_per_mtok": "2.1"}, {"input_per_mtok": 0.7, "output_per_mtok": 2.1}),
+    ("local-fast", {"backend": "gguf"}, {"local": True}),
+    ("local-unmeasured", {"backend": "gguf"}, {"local": True}),
+]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.sampled_from(PRICED_BOTH_WAYS), st.integers(0, 200_000), st.integers(0, 20_000),
+       st.floats(0.001, 600, allow_nan=False))
+def test_the_same_completion_gets_the_same_price_in_the_log_and_the_report(priced, prompt, completion, seconds):
+    from smallfirst.config import ModelSpec, load_settings
+    from smallfirst.costs.ledger import Ledger
+    from smallfirst.economics.workload import cost_matrix
+    from smallfirst.models.records import Completion, Usage
+
+    name, spec, econ = priced
+    logged = Ledger(load_settings(hardware=HW)).price(
+        name, ModelSpec(**spec), Completion(name, "x", "stop", Usage(prompt, completion), seconds, seconds / 2))
+    o = Outcomes(ids=("0",), prompts=("p",), tasks=("t",), models=(name,), quality=np.array([[1.0]]), graded=False,
+                 prompt_tokens=np.array([[float(prompt)]]), completion_tokens=np.array([[float(completion)]]),
+                 latency_s=np.array([[seconds]]))
+    config = parse_config({"price": {"per_request": 0.01}, "tasks": {"t": {"value_good": 1}},
+                           "models": {name: econ}, "hardware": HW})
+    assert cost_matrix(o, config)[0, 0] == logged.amount
