@@ -268,7 +268,8 @@ HW = {"name": "box", "price_usd": 3000, "watts": 60, "throughput": {
     "local-fast": {"prefill_tokens_per_s": 250, "decode_tokens_per_s": 25}}}
 #: (model name, the ledger's ModelSpec, the economics config's [models.<name>]) for each way of pricing
 PRICED_BOTH_WAYS = [
-    ("gpt-4o-mini", {"backend": "openai", "base_url": "http://x/v1", "model": "gpt-4o-mini", "price_provider": "openai"},
+    ("gpt-4o-mini",
+     {"backend": "openai", "base_url": "http://x/v1", "model": "gpt-4o-mini", "price_provider": "openai"},
      {"genai_prices": "openai:gpt-4o-mini"}),
     ("manual", {"backend": "openai", "base_url": "http://x/v1", "input_usd_per_mtok": "0.7",
                 "output_usd_per_mtok": "2.1"}, {"input_per_mtok": 0.7, "output_per_mtok": 2.1}),
