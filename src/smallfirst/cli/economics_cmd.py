@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``economics`` command to ``app``."""
     app.command()(economics)
 
 

@@ -21,6 +21,8 @@ _MTOK = Decimal(1_000_000)
 
 @dataclass(frozen=True, slots=True)
 class Price:
+    """An amount in USD and where its price came from (e.g. "genai-prices 0.0.48 (openai/gpt-4o)")."""
+
     usd: Decimal
     source: str
 
@@ -30,10 +32,12 @@ _TOKEN_SOURCES: dict[str, TokenPricer] = {}
 
 
 def register_price_source(name: str, pricer: TokenPricer) -> None:
+    """Make ``pricer`` (model, provider, usage) -> Price available as price source ``name``."""
     _TOKEN_SOURCES[name] = pricer
 
 
 def token_source(name: str) -> TokenPricer:
+    """The registered price source ``name``; ConfigError naming the known ones otherwise."""
     try:
         return _TOKEN_SOURCES[name]
     except KeyError:
@@ -42,6 +46,7 @@ def token_source(name: str) -> TokenPricer:
 
 @cache
 def genai_prices_version() -> str:
+    """The installed genai-prices version, named in every list price's source."""
     return md.version("genai-prices")
 
 
@@ -121,17 +126,18 @@ def _linear_rates(model_price: object) -> tuple[Decimal, Decimal, Decimal] | Non
     if any(isinstance(v, TieredPrices) for v in vars(model_price).values()):
         return None
 
-    def total(i: int, o: int) -> Decimal:
+    def _total(i: int, o: int) -> Decimal:
         return Decimal(model_price.calc_price(_genai_usage(i, o))["total_price"])  # type: ignore[attr-defined]
 
-    fixed = total(0, 0)
-    return fixed, total(1_000_000, 0) - fixed, total(0, 1_000_000) - fixed
+    fixed = _total(0, 0)
+    return fixed, _total(1_000_000, 0) - fixed, _total(0, 1_000_000) - fixed
 
 
 register_price_source("genai-prices", genai_price)
 
 
 def manual_price(input_per_mtok: Decimal, output_per_mtok: Decimal, usage: Usage) -> Price:
+    """(prompt tokens * input price + completion tokens * output price) / 10^6, prices in USD per million."""
     usd = (input_per_mtok * usage.prompt_tokens + output_per_mtok * usage.completion_tokens) / _MTOK
     return Price(usd, _manual_label(input_per_mtok, output_per_mtok))
 

@@ -265,7 +265,8 @@ def find_flip(
     "never") when no scanned value flips it.
 
     Each side is scanned at ``steps`` points spaced geometrically from ``base`` towards its bound; the first
-    sign change is narrowed by bisection and then solved by the secant, exact on a linear piece."""
+    sign change is narrowed by bisection and then solved by the secant, exact on a linear piece. A delta of
+    exactly 0 counts as a flip (a tie) except at the bound itself."""
     d0 = delta(base)
     if d0 == 0:
         return base, "crossing"
@@ -280,7 +281,8 @@ def find_flip(
             t = Decimal(2) ** (k - steps) if k < steps else ONE
             x = base + span * t
             d = delta(x)
-            if _sign(d) != s0:
+            # zero at the domain's edge is no flip (at zero volume every scenario earns the same nothing)
+            if _sign(d) == -s0 or (d == 0 and k < steps):
                 found.append(_narrow(delta, prev_x, prev_d, x, d, s0))
                 break
             prev_x, prev_d = x, d
@@ -328,14 +330,14 @@ def sensitivity(
         fixed_small=config.fixed_small.per_month(),
     )
 
-    def run(key: str, label: str, unit: str, x0: Decimal, lo: Decimal, hi: Decimal,
+    def _run(key: str, label: str, unit: str, x0: Decimal, lo: Decimal, hi: Decimal,
             rng: tuple[Decimal, Decimal], move: Callable[[Decimal], Levers], note: str = "") -> Assumption:
-        def delta(x: Decimal) -> Decimal:
+        def _delta(x: Decimal) -> Decimal:
             lv = move(x)
             return ms.profit(lv) - ml.profit(lv)
 
-        be, kind = find_flip(delta, x0, lo, hi)
-        return Assumption(key, label, unit, x0, rng[0], rng[1], delta(x0), delta(rng[0]), delta(rng[1]),
+        be, kind = find_flip(_delta, x0, lo, hi)
+        return Assumption(key, label, unit, x0, rng[0], rng[1], _delta(x0), _delta(rng[0]), _delta(rng[1]),
                           be, kind, (lo, hi), note)
 
     out: list[Assumption] = []
@@ -344,41 +346,41 @@ def sensitivity(
         spec = config.tasks.get(k)
         shown = (f"value_good ${spec.value_good}, value_bad ${spec.value_bad}"
                  if spec is not None and spec.value_good is not None else "its score map")
-        out.append(run(f"b:{k}", f"B of {k} answers ({shown}), as a multiple", "x", ONE, ZERO, big,
+        out.append(_run(f"b:{k}", f"B of {k} answers ({shown}), as a multiple", "x", ONE, ZERO, big,
                        (Decimal("0.5"), Decimal("1.5")),
                        lambda x, k=k: replace(base, b={**base.b, k: x}),
                        "" if not fixed else "under a fixed demand B moves value created, not profit"))
-    out.append(run("p", "price P of every task type, as a multiple", "x", ONE, ZERO, big,
+    out.append(_run("p", "price P of every task type, as a multiple", "x", ONE, ZERO, big,
                    (Decimal("0.5"), Decimal("1.5")), lambda x: replace(base, p=x)))
     fs = base.fixed_small
     d0 = ms.profit(base) - ml.profit(base)
     top = max(fs * 2, abs(d0) * 2, ONE)
-    out.append(run("fixed_small", "fixed costs of the small-model stack", "USD/month", fs, ZERO,
+    out.append(_run("fixed_small", "fixed costs of the small-model stack", "USD/month", fs, ZERO,
                    fs + 1000 * top, (ZERO, top), lambda x: replace(base, fixed_small=x),
                    "" if s.uses_small != llm.uses_small else "carried by both scenarios"))
     fa = base.fixed_all
-    out.append(run("fixed_all", "fixed costs of every scenario", "USD/month", fa, ZERO, fa + 1000 * max(fa, ONE),
+    out.append(_run("fixed_all", "fixed costs of every scenario", "USD/month", fa, ZERO, fa + 1000 * max(fa, ONE),
                    (fa / 2, fa * 2 if fa else ONE), lambda x: replace(base, fixed_all=x),
                    "carried by both scenarios alike: moves profit, never the choice"))
     v = base.market
-    out.append(run("volume", "volume (requests a month" + ("" if fixed else " in the market") + ")",
+    out.append(_run("volume", "volume (requests a month" + ("" if fixed else " in the market") + ")",
                    "requests/month", v, ZERO, v * 1000, (v / 2, v * 2), lambda x: replace(base, market=x)))
     hw = config.hardware
     rate = hardware_usd_per_second(hw)
     if rate > 0 and (ms.hardware_cost > 0 or ml.hardware_cost > 0):
-        def at(**change: Decimal) -> Decimal:
+        def _at(**change: Decimal) -> Decimal:
             return hardware_usd_per_second(hw.model_copy(update=change)) / rate
 
         price0 = hw.price_usd
-        out.append(run("hw_price", f"hardware purchase price ({hw.name})", "USD", price0, ZERO,
+        out.append(_run("hw_price", f"hardware purchase price ({hw.name})", "USD", price0, ZERO,
                        max(price0, ONE) * 1000, (price0 / 2, price0 * 2),
-                       lambda x: replace(base, hardware=at(price_usd=x))))
+                       lambda x: replace(base, hardware=_at(price_usd=x))))
         u0 = hw.utilisation
-        out.append(run("hw_utilisation", f"hardware utilisation ({hw.name})", "share", u0, Decimal("0.001"), ONE,
+        out.append(_run("hw_utilisation", f"hardware utilisation ({hw.name})", "share", u0, Decimal("0.001"), ONE,
                        (max(u0 / 2, Decimal("0.01")), min(u0 * 2, ONE)),
-                       lambda x: replace(base, hardware=at(utilisation=x))))
+                       lambda x: replace(base, hardware=_at(utilisation=x))))
     if ms.large_cost > 0 or ml.large_cost > 0:
-        out.append(run("large", f"price of the large model ({large_model}), as a multiple", "x", ONE, ZERO, big,
+        out.append(_run("large", f"price of the large model ({large_model}), as a multiple", "x", ONE, ZERO, big,
                        (Decimal("0.5"), Decimal("1.5")), lambda x: replace(base, large=x)))
     return out
 
@@ -398,7 +400,7 @@ def quality_target(
     best = max(range(len(rel)), key=lambda i: deltas[i])
     order = sorted(range(len(rel)), key=lambda i: rel[i])
 
-    def at(x: Decimal) -> Decimal:
+    def _at(x: Decimal) -> Decimal:
         for a, b in zip(order, order[1:], strict=False):
             if rel[a] <= x <= rel[b]:
                 t = ZERO if rel[b] == rel[a] else (x - rel[a]) / (rel[b] - rel[a])
@@ -407,10 +409,10 @@ def quality_target(
 
     lo, hi = rel[order[0]], rel[order[-1]]
     x0 = rel[best]
-    be, kind = find_flip(at, x0, lo, hi)
+    be, kind = find_flip(_at, x0, lo, hi)
     rng = (max(lo, x0 - Decimal("0.05")), min(hi, x0 + Decimal("0.05")))
     return Assumption("quality_target", "quality target of a threshold router (share of LLM-only's quality)",
-                      "share", x0, rng[0], rng[1], at(x0), at(rng[0]), at(rng[1]), be, kind, (lo, hi),
+                      "share", x0, rng[0], rng[1], _at(x0), _at(rng[0]), _at(rng[1]), be, kind, (lo, hi),
                       "a threshold router on the hybrid's scores, not the recommended scenario", ranked=False)
 
 

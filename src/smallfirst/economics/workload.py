@@ -235,6 +235,7 @@ def profit_utility(econ_config: EconConfig):  # noqa: ANN201  (Callable[[Outcome
     get E[B | model]; with observed quality it is the realised value."""
 
     def utility(outcomes: Outcomes) -> np.ndarray:
+        """(n_prompts, n_models) E[B | model] - C_model in USD for ``outcomes``."""
         return to_float(benefit_matrix(outcomes, econ_config) - cost_matrix(outcomes, econ_config))
 
     return utility
@@ -431,7 +432,7 @@ def _curve_profit(priced: PricedOutcomes, config: EconConfig, curve: ThresholdCu
     overhead = config.overhead.per_request
     fixed_all, fixed_small = config.fixed.per_month(), config.fixed_small.per_month()
 
-    def profit(point: int) -> Decimal:
+    def _profit(point: int) -> Decimal:
         j = curve.choices[point]  # type: ignore[index]
         b, p, c = priced.benefit[idx, j], priced.price[idx, j], priced.cost[idx, j]
         margin = ZERO
@@ -442,7 +443,7 @@ def _curve_profit(priced: PricedOutcomes, config: EconConfig, curve: ThresholdCu
         small = bool((j != priced.baseline).any())
         return demand.market * (margin / n) - fixed_all - (fixed_small if small else ZERO)
 
-    return profit
+    return _profit
 
 
 def _hardware(config: EconConfig, local_used: bool = True) -> str:

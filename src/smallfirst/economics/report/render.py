@@ -118,7 +118,7 @@ def profit_rows(report: EconomicsReport) -> list[list[str]]:
         s = r.stick
         t = d.rho_targets.get(r.name) if d is not None else None
 
-        def need(x: Decimal | None, share: bool, t=t) -> str:  # noqa: ANN001
+        def _need(x: Decimal | None, share: bool, t=t) -> str:  # noqa: ANN001
             if t is None:
                 return ""
             if t.reached:
@@ -138,8 +138,8 @@ def profit_rows(report: EconomicsReport) -> list[list[str]]:
             f"{float(r.bought) * 100:.0f}%",
             usd(r.monthly_profit),
             "n/a" if s.rho is None else f"{float(s.rho):.3f}",
-            need(None if t is None else t.f_needed, True),
-            need(None if t is None else t.r_needed, False),
+            _need(None if t is None else t.f_needed, True),
+            _need(None if t is None else t.r_needed, False),
         ])
     return out
 
@@ -217,7 +217,7 @@ def spread_rows(decision: Decision | None) -> list[list[str]]:
     if decision is None:
         return []
 
-    def iv(i, pct: bool = False) -> str:  # noqa: ANN001
+    def _iv(i, pct: bool = False) -> str:  # noqa: ANN001
         if i is None:
             return "n/a"
         if pct:
@@ -225,7 +225,7 @@ def spread_rows(decision: Decision | None) -> list[list[str]]:
         return f"{usd(i.estimate)} ({usd(i.low)} to {usd(i.high)})"
 
     return [
-        [s.name, f"{s.n:,}", iv(s.quality, True), iv(s.cost_per_1k), iv(s.value_per_1k)]
+        [s.name, f"{s.n:,}", _iv(s.quality, True), _iv(s.cost_per_1k), _iv(s.value_per_1k)]
         for s in decision.spreads.values()
     ]
 
@@ -377,7 +377,7 @@ def write_csv(report: EconomicsReport, path: Path) -> Path:
     carry the share bought, dominance and the bootstrap intervals."""
     d = report.decision
 
-    def line(name: str, task: str, period: str, s: ValueStick, r: ScenarioResult | None) -> list[str]:
+    def _line(name: str, task: str, period: str, s: ValueStick, r: ScenarioResult | None) -> list[str]:
         gm, rho = s.gross_margin, s.rho
         extra = ["", "", "", "", "", "", "", ""]
         if r is not None:
@@ -422,11 +422,11 @@ def write_csv(report: EconomicsReport, path: Path) -> Path:
         w = csv.writer(fh)
         w.writerow(CSV_HEAD)
         for r in report.results:
-            w.writerow(line(r.name, "(all)", "(all)", r.stick, r))
+            w.writerow(_line(r.name, "(all)", "(all)", r.stick, r))
             for task, s in r.tasks.items():
-                w.writerow(line(r.name, task, "(all)", s, None))
+                w.writerow(_line(r.name, task, "(all)", s, None))
             for period, s in report.periods.get(r.name, {}).items():
-                w.writerow(line(r.name, "(all)", period, s, None))
+                w.writerow(_line(r.name, "(all)", period, s, None))
     tmp.replace(path)
     return path
 
