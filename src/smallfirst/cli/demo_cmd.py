@@ -79,7 +79,7 @@ def demo(workload: Path = typer.Option(None, help="Workload JSONL (format: docs/
 def print_verdict(result) -> None:  # type: ignore[no-untyped-def]
     """Print the demo's verdict table for a ``DemoResult``: per scenario its quality, cost and value created and
     captured per 1,000 requests (USD), cost ratio to LLM-only, break-even requests a month, and the models used."""
-    from smallfirst.economics.verdict import verdict
+    from smallfirst.economics.report.verdict import verdict
 
     report = result.report
     by_name = {r.name: r for r in report.results}

@@ -69,7 +69,7 @@ def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, lear
     Progress resumes from ``plan.run_dir`` (``plan.fresh`` discards it). ``log`` gets one line per stage,
     ``tick(scenario, done, total)`` each served item; ``specialist_limit`` trains the specialists on a subset
     (quick checks). Raises DataError when the mix selects nothing or the run folder holds another plan's run."""
-    from smallfirst.economics.config import load_config
+    from smallfirst.economics.assumptions import load_config
     from smallfirst.economics.report import write
     from smallfirst.economics.workload import from_log
     from smallfirst.store.requests import list_requests
@@ -91,7 +91,7 @@ def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, lear
                         hint="pass --fresh to start over, or --run NAME for a separate run")
     sig_file.write_text(json.dumps({"signature": sig, "small": small, "large": large, "items": len(items)}))
     log(f"run folder {plan.run_dir}")
-    econ = load_config(plan.econ_config)
+    econ = load_config(plan.econ_config, hardware=settings.hardware)
     memo = Memo(plan.run_dir / "memo.jsonl")
     s = demo_settings(settings, plan.run_dir)
     service = Service(s, pool=ModelPool(s, wrap=lambda m: MemoModel(m, memo)))

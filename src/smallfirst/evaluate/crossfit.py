@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +12,8 @@ from smallfirst.errors import DataError
 from smallfirst.outcomes import Outcomes
 from smallfirst.routing.router import Router
 
-__all__ = ["cross_fit_scores", "transfer_scores", "RouterResult", "summarise", "folds", "oracle_results"]
+__all__ = ["cross_fit_scores", "cross_fit_quality", "transfer_scores", "RouterResult", "summarise", "folds",
+           "interleaved_folds", "oracle_results"]
 
 
 def folds(n: int, k: int = 5, seed: int = 0) -> list[np.ndarray]:
@@ -21,6 +22,28 @@ def folds(n: int, k: int = 5, seed: int = 0) -> list[np.ndarray]:
     if k < 2 or n < k:
         raise DataError(f"cannot cut {n} prompts into {k} folds", hint="use fewer folds or more data")
     return np.array_split(np.random.default_rng(seed).permutation(n), k)
+
+
+def interleaved_folds(n: int, k: int = 5, seed: int = 0) -> list[np.ndarray]:
+    """Test folds dealt from a seeded permutation like cards (fold j takes positions j, j + k, ...): at most
+    ``k`` folds, one per prompt when ``n < k``. DataError for fewer than two prompts."""
+    if n < 2 or k < 2:
+        raise DataError(f"cannot cross-fit {n} prompts in {k} folds", hint="use more data, or fit on all of it")
+    order = np.random.default_rng(seed).permutation(n)
+    return [order[j::k] for j in range(min(k, n))]
+
+
+def cross_fit_quality(make: Callable[[], Router], outcomes: Outcomes, k: int = 5, seed: int = 0,
+                      splits: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Held-out predicted quality, shape (n_prompts, n_models), from a router with ``predict_quality``; each
+    fold's router never saw its prompts. ``splits``: the test folds (default ``folds(n, k, seed)``)."""
+    out = np.zeros(outcomes.quality.shape)
+    for test in (folds(len(outcomes), k, seed) if splits is None else splits):
+        train = np.setdiff1d(np.arange(len(outcomes)), test)
+        router = make().fit(outcomes.subset(train))
+        out[test] = router.predict_quality(  # type: ignore[attr-defined]
+            [outcomes.prompts[j] for j in test], [outcomes.tasks[j] for j in test])
+    return out
 
 
 def cross_fit_scores(make: Callable[[], Router], outcomes: Outcomes, k: int = 5, seed: int = 0,
