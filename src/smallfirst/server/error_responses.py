@@ -70,6 +70,10 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
     if first.get("type") == "json_invalid":
         return f"the request body is not valid JSON ({first.get('ctx', {}).get('error', first['msg'])})", None
     param = ".".join(loc) or None
+    if first.get("type") == "extra_forbidden":
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        return (f"unrecognized request argument supplied: {param}; smallfirst refuses what it would not honour "
+                "(docs/openai-fields.md lists every field)" + more), param
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
     return (f"{param}: {first['msg']}" if param else str(first["msg"])) + more, param
 

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import anyio
 from pydantic import BaseModel
+from pydantic_core import to_json
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -26,11 +27,10 @@ class ClientGone(Exception):
 
 
 def event(payload: BaseModel | dict[str, Any]) -> bytes:
+    """One server-sent event carrying ``payload`` as compact JSON."""
     if isinstance(payload, BaseModel):
         return b"data: " + payload.model_dump_json().encode() + b"\n\n"
-    import json
-
-    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+    return b"data: " + to_json(payload) + b"\n\n"
 
 
 class SSEResponse(StreamingResponse):
