@@ -241,10 +241,12 @@ def start_smallfirst(port: int, upstream: int, home: Path, src: Path | None) -> 
     and a CORS origin configured: what a production gateway runs with, the response cache off. Returns the
     process and the key."""
     home.mkdir(parents=True, exist_ok=True)
+    # an earlier tree (``src``) may predate server.cors_origins, and its strict config would refuse the key
+    cors = "" if src is not None else '\n[server]\ncors_origins = ["https://app.example.com"]\n'
     (home / "config.toml").write_text(
         f'[models.smol-http]\nbackend = "openai"\nbase_url = "http://127.0.0.1:{upstream}/v1"\n'
         f'model = "{MODEL}"\npricing = "manual"\ninput_usd_per_mtok = 0.1\noutput_usd_per_mtok = 0.2\n'
-        "max_retries = 0\n\n[server]\ncors_origins = [\"https://app.example.com\"]\n"
+        f"max_retries = 0\n{cors}"
     )
     env = {**os.environ, "SMALLFIRST_HOME": str(home)}
     if src is not None:

@@ -64,7 +64,8 @@ def _ask(text: str) -> list[dict[str, str]]:
 
 
 def test_json_object_gives_json(gateway: tuple[Any, str]) -> None:
-    r = _chat(gateway[1], max_tokens=60, response_format={"type": "json_object"},
+    # Qwen, as in the finding: SmolLM2 under the JSON grammar nests objects until max_tokens (a 400 that says so)
+    r = _chat(gateway[1], model=QWEN, max_tokens=60, response_format={"type": "json_object"},
               messages=_ask("Return a JSON object with key status and value ok."))
     assert r.status_code == 200, r.text
     assert isinstance(json.loads(r.json()["choices"][0]["message"]["content"]), dict)

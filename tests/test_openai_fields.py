@@ -46,6 +46,7 @@ def _rows(heading: str) -> list[dict[str, str]]:
     out = []
     for line in lines[2:]:
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+        assert len(set(header)) == len(header), f"duplicate column in {heading}: {header}"
         out.append(dict(zip(header, cells, strict=True)))
     return out
 
@@ -59,8 +60,8 @@ SHAPES = _rows("Messages")
 
 
 def test_every_openai_field_and_every_declared_field_is_in_the_table() -> None:
-    chat = {r["field"] for r in FIELDS if r["endpoint"] == "chat"}
-    text = {r["field"] for r in FIELDS if r["endpoint"] == "text"}
+    chat = {r["field"] for r in FIELDS if r["api"] == "chat"}
+    text = {r["field"] for r in FIELDS if r["api"] == "text"}
     assert chat == OPENAI_CHAT, chat ^ OPENAI_CHAT
     assert text == OPENAI_TEXT, text ^ OPENAI_TEXT
     assert set(ChatCompletionRequest.model_fields) == chat
@@ -97,18 +98,18 @@ def _check(claim: str, r: httpx.Response, param: str, recorded: list[dict[str, A
         assert got.split(".")[0] in {param, "messages", "tools"}, got
     elif claim == "passed":
         assert r.status_code in (200, 400), r.text
-        if r.status_code == 400:
-            assert r.json()["error"]["code"] == "upstream_rejected", r.text
+        if r.status_code == 400:  # the endpoint refused it, or its reply fell short of it (cut before the JSON ended)
+            assert r.json()["error"]["code"] in ("upstream_rejected", "max_tokens_too_small"), r.text
         assert recorded, "nothing reached the upstream"
         assert key in recorded[-1], f"{key} did not reach the upstream: {sorted(recorded[-1])}"
     else:
         raise AssertionError(f"unknown claim {claim!r} in the table")
 
 
-@pytest.mark.parametrize("row", FIELDS, ids=[f"{r['endpoint']}:{r['field']}" for r in FIELDS])
+@pytest.mark.parametrize("row", FIELDS, ids=[f"{r['api']}:{r['field']}" for r in FIELDS])
 def test_field_does_what_the_table_says(gateway: tuple[str, Faults], row: dict[str, str]) -> None:
     url, faults = gateway
-    kind, name, extra = row["endpoint"], row["field"], _example(row["example"])
+    kind, name, extra = row["api"], row["field"], _example(row["example"])
     _check(row["local"], _send(url, kind, LOCAL, extra), name, None, name)
     before = len(faults.bodies)
     r = _send(url, kind, HTTP, extra)

@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic.json_schema import models_json_schema
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from smallfirst.config import Settings, load_settings
 from smallfirst.errors import SmallfirstError, UnknownModelError
@@ -72,8 +72,8 @@ class Gateway:
 
 class _GatewayApp(FastAPI):
     """FastAPI, except that the two completion routes are answered before its middleware and router, every route
-    answers ``OPTIONS``, CORS headers go to allowed origins, and the documentation pages need a key where the API
-    does.
+    answers ``OPTIONS`` (and ``HEAD`` where it answers ``GET``), CORS headers go to allowed origins, and the
+    documentation pages need a key where the API does.
 
     The completion routes are the hot path: what stands in front of a FastAPI endpoint (six middleware layers,
     the router, the request object, the dependency solver, the response wrapper) cost about 0.45 ms per request
@@ -96,6 +96,8 @@ class _GatewayApp(FastAPI):
             match, _ = route.matches({"type": "http", "path": path, "method": "GET", "root_path": ""})
             if match != Match.NONE:
                 methods |= set(getattr(route, "methods", None) or {"GET"})
+        if "GET" in methods:
+            methods.add("HEAD")
         return sorted(methods) if methods else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -117,7 +119,21 @@ class _GatewayApp(FastAPI):
         if route is not None:
             await route(scope, receive, send)
             return
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope, send = {**scope, "method": "GET"}, _headers_only(send)
         await super().__call__(scope, receive, send)
+
+
+def _headers_only(send: Send) -> Send:
+    """``send`` for a HEAD request answered as its GET: the status and headers (``content-length`` included), no
+    body (RFC 9110, section 9.3.2)."""
+
+    async def send_headers(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_headers
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
