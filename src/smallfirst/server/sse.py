@@ -34,6 +34,9 @@ def event(payload: BaseModel | dict[str, Any]) -> bytes:
 
 
 class SSEResponse(StreamingResponse):
+    """A stream of server-sent events that stops generating as soon as the client disconnects (the generator is
+    cancelled, so a local model frees its worker), instead of writing into a closed socket."""
+
     media_type = "text/event-stream"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

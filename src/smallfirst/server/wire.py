@@ -206,14 +206,22 @@ class JSONSchemaFormat(_Wire):
 
 
 class TextFormat(_Wire):
+    """``response_format: {"type": "text"}``: free text, the default."""
+
     type: Literal["text"]
 
 
 class JSONObjectFormat(_Wire):
+    """``response_format: {"type": "json_object"}``: the reply is one JSON object (a llama.cpp grammar on
+    local models; checked on every reply)."""
+
     type: Literal["json_object"]
 
 
 class JSONSchemaResponseFormat(_Wire):
+    """``response_format: {"type": "json_schema", "json_schema": {...}}``: the reply is an instance of the
+    schema (JSON Schema draft 2020-12), enforced by a grammar on local models and checked on every reply."""
+
     type: Literal["json_schema"]
     json_schema: JSONSchemaFormat
 
@@ -239,6 +247,8 @@ class Tool(_Wire):
 
 
 class NamedFunction(_Wire):
+    """The function a named ``tool_choice`` forces: its ``name`` (1-64 characters)."""
+
     name: str = Field(min_length=1, max_length=64)
 
 
@@ -444,16 +454,25 @@ class CompletionRequest(_Sampling):
 
 
 class PromptTokensDetails(BaseModel):
+    """OpenAI's ``usage.prompt_tokens_details``: how many prompt tokens were read from the provider's prompt
+    cache (priced at its cached rate) and how many were audio. Both are part of ``prompt_tokens``."""
+
     cached_tokens: int = 0
     audio_tokens: int = 0
 
 
 class CompletionTokensDetails(BaseModel):
+    """OpenAI's ``usage.completion_tokens_details``: reasoning and audio tokens, both part of
+    ``completion_tokens``."""
+
     reasoning_tokens: int = 0
     audio_tokens: int = 0
 
 
 class Usage(BaseModel):
+    """Tokens the request consumed, as the answering backend counted them; ``total_tokens`` is their sum. The
+    details appear when the upstream reported any."""
+
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
@@ -462,16 +481,22 @@ class Usage(BaseModel):
 
 
 class TopLogprob(BaseModel):
+    """One candidate token: its text, natural-log probability (<= 0) and UTF-8 bytes."""
+
     token: str
     logprob: float
     bytes: list[int] | None = None
 
 
 class TokenLogprob(TopLogprob):
+    """One generated token with the ``top_logprobs`` most likely candidates at its step (most likely first)."""
+
     top_logprobs: list[TopLogprob] = Field(default_factory=list)
 
 
 class ChoiceLogprobs(BaseModel):
+    """A choice's ``logprobs``: one entry per generated token of ``content`` (``refusal`` is never filled)."""
+
     content: list[TokenLogprob] | None = None
     refusal: list[TokenLogprob] | None = None
 
@@ -496,17 +521,23 @@ class RouteInfo(BaseModel):
 
 
 class ToolCallFunction(BaseModel):
+    """The function a tool call names, with its ``arguments`` as JSON text."""
+
     name: str
     arguments: str
 
 
 class ToolCallOut(BaseModel):
+    """One tool call in an assistant message: its ``id`` (for the ``tool`` turn that answers it) and function."""
+
     id: str
     type: Literal["function"] = "function"
     function: ToolCallFunction
 
 
 class AssistantMessage(BaseModel):
+    """The answer's message: its text (None when it is only tool calls) and the ``tool_calls`` it makes."""
+
     role: Literal["assistant"] = "assistant"
     content: str | None
     refusal: str | None = None
@@ -514,6 +545,8 @@ class AssistantMessage(BaseModel):
 
 
 class Choice(BaseModel):
+    """The one choice of a chat completion; ``finish_reason`` is "stop", "length" or "tool_calls"."""
+
     index: int = 0
     message: AssistantMessage
     finish_reason: str
@@ -521,6 +554,9 @@ class Choice(BaseModel):
 
 
 class ChatCompletion(BaseModel):
+    """A chat completion (``POST /v1/chat/completions``), OpenAI's shape, with ``smallfirst`` route info.
+    ``created`` is Unix seconds."""
+
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int
@@ -532,11 +568,15 @@ class ChatCompletion(BaseModel):
 
 
 class ToolCallDeltaFunction(BaseModel):
+    """A streamed piece of a tool call's function: its name on the first piece, arguments text after."""
+
     name: str | None = None
     arguments: str | None = None
 
 
 class ToolCallDelta(BaseModel):
+    """A streamed piece of tool call number ``index``; ``id`` and ``type`` come with its first piece."""
+
     index: int
     id: str | None = None
     type: Literal["function"] | None = None
@@ -544,12 +584,16 @@ class ToolCallDelta(BaseModel):
 
 
 class Delta(BaseModel):
+    """What one stream chunk adds to the message: the role (first chunk), text, or tool-call pieces."""
+
     role: Literal["assistant"] | None = None
     content: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
 
 
 class ChunkChoice(BaseModel):
+    """The one choice of a stream chunk, with the log-probabilities of the tokens its delta completes."""
+
     index: int = 0
     delta: Delta
     finish_reason: str | None = None
@@ -557,6 +601,9 @@ class ChunkChoice(BaseModel):
 
 
 class ChatCompletionChunk(BaseModel):
+    """One server-sent event of a streamed chat completion; the last carries ``usage`` when
+    ``stream_options.include_usage`` asked for it."""
+
     id: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     created: int
@@ -578,6 +625,8 @@ class LegacyLogprobs(BaseModel):
 
 
 class CompletionChoice(BaseModel):
+    """The one choice of a text completion, with the legacy ``logprobs`` shape when asked for."""
+
     text: str
     index: int = 0
     logprobs: LegacyLogprobs | None = None
@@ -585,6 +634,8 @@ class CompletionChoice(BaseModel):
 
 
 class TextCompletion(BaseModel):
+    """A text completion (``POST /v1/completions``), OpenAI's shape, with ``smallfirst`` route info."""
+
     id: str
     object: Literal["text_completion"] = "text_completion"
     created: int
@@ -607,11 +658,16 @@ class ModelCard(BaseModel):
 
 
 class ModelList(BaseModel):
+    """``GET /v1/models``: every model and routing policy this gateway serves."""
+
     object: Literal["list"] = "list"
     data: list[ModelCard]
 
 
 class ErrorBody(BaseModel):
+    """The body of an OpenAI error: a human ``message``, its ``type``, the request ``param`` at fault and a
+    machine ``code``."""
+
     message: str
     type: str
     param: str | None = None
@@ -625,6 +681,8 @@ class ErrorResponse(BaseModel):
 
 
 class Health(BaseModel):
+    """``GET /health``: whether keys are required (``auth``) and which models are loaded in memory."""
+
     status: Literal["ok"] = "ok"
     auth: Literal["open", "keys"]
     models_loaded: list[str]
