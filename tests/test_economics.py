@@ -41,9 +41,9 @@ from smallfirst.economics.workload import (
 )
 from smallfirst.errors import ConfigError, DataError, SmallfirstError
 from smallfirst.outcomes import Outcomes
-from smallfirst.store.records import RequestRecord
+from smallfirst.store.request_record import RequestRecord
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "smallfirst" / "defaults" / "economics"
 BASE = {
     "price": {"per_request": 0.01},
     "tasks": {"qa": {"value_good": 0.05, "value_bad": -0.02}},
@@ -331,10 +331,10 @@ def test_a_routing_decision_per_prompt_is_needed():
 
 
 def test_shipped_examples_parse():
-    for name in ("economics.toml", "economics-routellm.toml"):
+    for name in ("demo.toml", "routellm.toml"):
         c = load_config(EXAMPLES / name)
         assert {"gsm8k", "mmlu"} <= set(c.tasks)
-    assert {"banking77", "cuad"} <= set(load_config(EXAMPLES / "economics.toml").tasks)
+    assert {"banking77", "cuad"} <= set(load_config(EXAMPLES / "demo.toml").tasks)
 
 
 # --- the report ---------------------------------------------------------------------------------------------
@@ -413,7 +413,7 @@ def test_routellm_token_counts_and_list_prices():
     pytest.importorskip("bpe_openai")
     from smallfirst.costs.prices import genai_price
     from smallfirst.evaluate.routellm import count_tokens
-    from smallfirst.models.records import Usage
+    from smallfirst.models.completion import Usage
 
     assert list(count_tokens(["Hello world, how are you?"])) == [7]  # cl100k_base, as GPT-4 counts it
     per_in, per_out = (genai_price("gpt-4-1106-preview", "openai", u) for u in (Usage(10**6, 0), Usage(0, 10**6)))
@@ -473,7 +473,7 @@ def test_routellm_gsm8k_report_names_its_prices_and_tokenizer():
         pytest.skip("RouteLLM data not present")
     workload, notes = load_workload(["routellm-gsm8k"], DATA)
     assert workload.completion_tokens is not None and workload.completion_tokens.mean() > 50
-    rep = from_outcomes(workload, load_config(EXAMPLES / "economics-routellm.toml"), notes=notes)
+    rep = from_outcomes(workload, load_config(EXAMPLES / "routellm.toml"), notes=notes)
     assert rep.prices["gpt-4-1106-preview"].startswith("genai-prices")
     assert any("cl100k_base" in n for n in rep.notes)
     assert rep.result("LLM-only").rho.rho == 1 and rep.result("SLM-only").rho.rho < D("0.1")
@@ -522,8 +522,8 @@ def _former_prior(outcomes: Outcomes, folds: int = 5, seed: int = 0) -> np.ndarr
 def test_prior_router_predictions_are_unchanged_by_the_router_contract():
     from smallfirst.economics.workload import predicted_quality
     from smallfirst.outcomes import load
+    from smallfirst.routing.factories import make_router
     from smallfirst.routing.prior import QualityPriorRouter
-    from smallfirst.routing.registry import make_router
 
     shipped = load(Path(__file__).resolve().parents[1] / "data" / "outcomes" / "cascade-pair.jsonl")
     for o in (shipped, two_prompts(), shipped.subset(np.arange(3)), shipped.subset(np.arange(1))):

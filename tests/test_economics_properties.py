@@ -285,7 +285,7 @@ def test_the_same_completion_gets_the_same_price_in_the_log_and_the_report(price
     from smallfirst.config import ModelSpec, load_settings
     from smallfirst.costs.ledger import Ledger
     from smallfirst.economics.workload import cost_matrix
-    from smallfirst.models.records import Completion, Usage
+    from smallfirst.models.completion import Completion, Usage
 
     name, spec, econ = priced
     logged = Ledger(load_settings(hardware=HW)).price(

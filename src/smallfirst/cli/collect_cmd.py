@@ -23,6 +23,8 @@ TRAIN_SPLITS = {"banking77": "train", "cuad": "train", "gsm8k": "train", "mmlu":
 
 
 def register(app: typer.Typer) -> None:
+    """Add `smallfirst collect` (run models over labelled task sets into an outcome file) to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.command()(collect)
 
 
@@ -30,8 +32,9 @@ def collect(tasks: str = typer.Option("banking77,cuad,gsm8k,mmlu",
                                       help="Comma-separated task types, each optionally with its own count: gsm8k:40."),
             n: int = typer.Option(100, min=1, help="Items per task without a count of its own."),
             models: str = typer.Option(LADDER, help="Comma-separated models, cheapest first."),
-            out: Path = typer.Option(Path("data/outcomes/local-ladder.jsonl"), help="Outcome file to write."),
-            data_dir: Path = typer.Option(Path("../shared/data"), help="Folder holding the data sets."),
+            out: Path = typer.Option(Path("outcomes/local-ladder.jsonl"), help="Outcome file to write."),
+            data_dir: Path = typer.Option(None, help="Folder holding the data sets in their upstream layout "
+                                                     "(default: the installed sets, `smallfirst data pull NAME`)."),
             seed: int = typer.Option(0),
             assemble_only: bool = typer.Option(False, "--assemble-only",
                                                help="Write what every model has finished; run nothing."),
@@ -52,11 +55,11 @@ def collect(tasks: str = typer.Option("banking77,cuad,gsm8k,mmlu",
                   TimeRemainingColumn(), console=console) as progress:
         bar = progress.add_task("collecting", total=len(items) * len(model_list))
 
-        def tick(model: str, item, rec: dict) -> None:
+        def _tick(model: str, item, rec: dict) -> None:
             progress.update(bar, advance=1, description=f"{model} on {item.task.split('/')[0]}")
 
         outcomes = collect_mod.collect(service, items, model_list, out, assemble_only=assemble_only,
-                                       labels=lambda t: sources.labels_for(t, data_dir), on_result=tick)
+                                       labels=lambda t: sources.labels_for(t, data_dir), on_result=_tick)
     for j, model in enumerate(outcomes.models):
         right = outcomes.quality[:, j].sum()
         console.print(f"{model}: {right:.0f}/{len(outcomes)} correct ({right / len(outcomes):.1%})")

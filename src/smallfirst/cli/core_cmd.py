@@ -24,6 +24,8 @@ from smallfirst.errors import ConfigError
 
 
 def register(app: typer.Typer) -> None:
+    """Add the everyday commands `init`, `models`, `pull` and `ask` to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.command()(init)
     app.command()(models)
     app.command()(pull)
@@ -135,5 +137,7 @@ def ask(text: str = typer.Argument(..., help="The prompt."),
 
 def cost_line(model: str, pt: int, ct: int, seconds: float, cost: Decimal, baseline: Decimal,
               baseline_model: str) -> str:
+    """The line every answer ends with: model, prompt+completion tokens, wall seconds, cost, what
+    ``baseline_model`` would have cost (USD), and the saving in USD and percent."""
     return (f"{model} · {pt}+{ct} tokens · {seconds:.2f} s · cost {usd(cost)} · {baseline_model} would cost "
             f"{usd(baseline)} · saved {usd(baseline - cost)} ({saving_pct(cost, baseline)})")

@@ -18,17 +18,18 @@ if TYPE_CHECKING:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``economics`` command to ``app``."""
+    """Add `smallfirst economics` (the value-stick report) to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.command()(economics)
 
 
 def economics(
-    config: Path = typer.Option(
+    config: str = typer.Option(
         ...,
         "--config",
         "-c",
-        help="Economics config (TOML): B and P per task type, "
-        "prices, hardware, fixed costs. See examples/economics.toml.",
+        help="Economics config (TOML): B and P per task type, prices, hardware, fixed costs; or a shipped one by "
+        "name: demo (the demo workload's tasks), routellm (MMLU and GSM8K).",
     ),
     out: Path = typer.Option(Path("reports/economics"), "--out", "-o", help="Folder for the report files."),
     from_log: bool = typer.Option(
@@ -37,10 +38,11 @@ def economics(
     outcomes: list[str] = typer.Option(
         None,
         "--outcomes",
-        help="Outcome data: a JSONL/CSV file, routellm-mmlu, routellm-gsm8k, or routellm (both). Repeatable.",
+        help="Outcome data: a JSONL/CSV file, a shipped set (local-ladder, cascade-pair), routellm-mmlu, "
+        "routellm-gsm8k, or routellm (both). Repeatable.",
     ),
     data_dir: Path = typer.Option(
-        None, help="Folder holding routellm/ (default: $SMALLFIRST_DATA or ../shared/data)."
+        None, help="Folder holding routellm/ (default: the installed data set, `smallfirst data pull routellm`)."
     ),
     since: datetime = typer.Option(None, help="--from-log: first moment of the period."),
     until: datetime = typer.Option(None, help="--from-log: end of the period (exclusive)."),
@@ -53,6 +55,7 @@ def economics(
     ),
 ) -> None:
     """Is small-model-first profitable here? Value created, captured and left to customers, per scenario."""
+    from smallfirst.cli.shipped import economics_config
     from smallfirst.config import load_settings
     from smallfirst.economics.assumptions import load_config
     from smallfirst.economics.report import write
@@ -61,7 +64,7 @@ def economics(
     if from_log == bool(outcomes):
         raise ConfigError("give exactly one workload", hint="pass --from-log or --outcomes FILE")
     # without its own [hardware], the report uses the profile the request log is priced with
-    econ = load_config(config, hardware=load_settings().hardware)
+    econ = load_config(economics_config(config), hardware=load_settings().hardware)
     if from_log:
         report = _from_log(
             econ,

@@ -13,13 +13,16 @@ route_app = typer.Typer(help="Fit routing policies that `ask --model auto` and t
 
 
 def register(app: typer.Typer) -> None:
+    """Add `smallfirst eval` (routers on outcome data) and the `smallfirst route` group to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.command("eval")(eval_command)
     app.add_typer(route_app, name="route")
 
 
 def eval_command(
     outcomes: str = typer.Option("routellm-mmlu", "--outcomes",
-                                 help="routellm-mmlu, routellm-gsm8k or a JSONL/CSV file."),
+                                 help="routellm-mmlu, routellm-gsm8k (`smallfirst data pull routellm`), a shipped "
+                                      "set (local-ladder, cascade-pair) or a JSONL/CSV file."),
     router: list[str] = typer.Option(None, "--router", "-r",
                                      help="Spec LABEL=NAME:key=value,...; repeatable (default: the goal table). "
                                           "`cascade` reads the small model's recorded confidence."),
@@ -27,13 +30,13 @@ def eval_command(
     folds: int = typer.Option(5, help="Cross-fitting folds."),
     seed: int = typer.Option(0, help="Fold seed."),
     latency: bool = typer.Option(True, help="Measure decision latency (batch 1) and throughput (batch 64)."),
-    data_dir: Path = typer.Option(None, help="Folder holding routellm/ (default: $SMALLFIRST_DATA, ../shared/data)."),
+    data_dir: Path = typer.Option(None, help="Folder holding routellm/ (default: the installed data set)."),
     out: Path = typer.Option(Path("reports/eval"), "--out", "-o", help="Folder for Markdown, CSV and PNG."),
 ) -> None:
     """Evaluate routers on outcome data: APGR, CPT, AIQ, cost cut at 95% quality; tables and plots."""
     from rich.progress import Progress
 
-    from smallfirst.evaluate import report
+    from smallfirst.evaluate import summary
     from smallfirst.evaluate.crossfit import oracle_results
     from smallfirst.evaluate.loaders import load_outcomes
     from smallfirst.evaluate.run import GOAL_ROUTERS, evaluate, parse_spec
@@ -44,19 +47,19 @@ def eval_command(
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("routers", total=len(specs))
 
-        def step(label: str) -> None:
+        def _step(label: str) -> None:
             bar.update(task, description=f"evaluating {label}", completed=[s.label for s in specs].index(label))
 
-        results = evaluate(specs, train, test=held, k=folds, seed=seed, latency=latency, progress=step)
+        results = evaluate(specs, train, test=held, k=folds, seed=seed, latency=latency, progress=_step)
     results = results + oracle_results(held if held is not None else train)
-    table = report.markdown_table(results)
+    table = summary.markdown_table(results)
     console.print(table)
     stem = Path(outcomes).stem + (f"-to-{Path(test).stem}" if test else "")
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text(table, encoding="utf-8")
-    report.write_csv(results, out / f"{stem}.csv")
-    report.plot_share(results, out / f"{stem}-share.png", f"{stem}: quality vs strong-call share")
-    report.plot_cost(results, out / f"{stem}-cost.png", f"{stem}: quality vs cost")
+    summary.write_csv(results, out / f"{stem}.csv")
+    summary.plot_share(results, out / f"{stem}-share.png", f"{stem}: quality vs strong-call share")
+    summary.plot_cost(results, out / f"{stem}-cost.png", f"{stem}: quality vs cost")
     console.print(f"wrote {out}/{stem}.md, .csv, -share.png, -cost.png")
 
 
@@ -65,12 +68,13 @@ def route_fit(
     router: str = typer.Option("logistic:features=static+task,C=0.3", "--router",
                                help="Router spec NAME:key=value, or cascade (a log-probability cascade read off the "
                                     "outcomes' recorded confidence)."),
-    outcomes: str = typer.Option(..., "--outcomes", help="routellm-mmlu, routellm-gsm8k or a JSONL/CSV file."),
+    outcomes: str = typer.Option(..., "--outcomes", help="routellm-mmlu, routellm-gsm8k, a shipped set "
+                                                          "(local-ladder, cascade-pair) or a JSONL/CSV file."),
     target: str = typer.Option("share=0.3", "--target", help="share=0.3, quality=0.95 or budget=2.5 (USD/1k)."),
     models: str = typer.Option(None, "--models", help="Serving names WEAK,STRONG (default: the outcome models)."),
     costs: str = typer.Option(None, "--costs", help="WEAK_USD,STRONG_USD per request, for a budget target."),
     folds: int = typer.Option(5, help="Calibrate on cross-fitted scores with this many folds."),
-    data_dir: Path = typer.Option(None, help="Folder holding routellm/."),
+    data_dir: Path = typer.Option(None, help="Folder holding routellm/ (default: the installed data set)."),
     out: Path = typer.Option(Path("policy.json"), "--out", "-o", help="Policy file to write."),
 ) -> None:
     """Fit a router, calibrate its threshold to a target on held-out scores, and save the policy."""

@@ -11,7 +11,7 @@ from smallfirst.config import HardwareProfile, ModelSpec, Settings
 from smallfirst.costs.prices import Price, genai_price, local_price, manual_price, token_source
 from smallfirst.costs.records import Cost
 from smallfirst.errors import ConfigError
-from smallfirst.models.records import Completion, Usage
+from smallfirst.models.completion import Completion, Usage
 
 
 def pricing_mode(spec: ModelSpec) -> str:

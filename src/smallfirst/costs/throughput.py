@@ -34,8 +34,8 @@ PROMPTS = (
 def measure_throughput(model: Any, prompts: Sequence[str] = PROMPTS, max_tokens: int = 64,
                        clock: str = "wall") -> Throughput:
     """Median prefill (prompt tokens / time to first token) and decode ((completion tokens - 1) / the time after
-    the first token) tokens per second of ``model`` (a ``models.base.Model``) over ``prompts``, after one warm-up
-    call, at temperature 0.
+    the first token) tokens per second of ``model`` (an in-process ``models.model.BlockingModel``) over
+    ``prompts``, after one warm-up call, at temperature 0.
 
     ``clock="wall"`` times the model's own wall clock: the sustained throughput, when nothing else runs.
     ``clock="cpu"`` times this process's CPU time instead: on a loaded machine it is what the computation

@@ -275,7 +275,8 @@ def load_config(path: str | Path, *, hardware: HardwareProfile | None = None) ->
     is missing, not TOML, or invalid."""
     p = Path(path)
     if not p.exists():
-        raise ConfigError(f"economics config {p} does not exist", hint="start from examples/economics.toml")
+        raise ConfigError(f"economics config {p} does not exist",
+                          hint="give a TOML file, or a shipped config by name (demo, routellm)")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

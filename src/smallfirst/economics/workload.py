@@ -40,9 +40,9 @@ from smallfirst.economics.maths import (
     within,
 )
 from smallfirst.errors import ConfigError, DataError
-from smallfirst.models.records import Usage
+from smallfirst.models.completion import Usage
 from smallfirst.outcomes import Outcomes
-from smallfirst.store.records import RequestRecord
+from smallfirst.store.request_record import RequestRecord
 
 MAX_PROFIT = "hybrid (max profit)"
 ORACLE = "oracle (upper bound)"

@@ -10,15 +10,15 @@ import numpy as np
 from smallfirst import tradeoff
 from smallfirst.errors import DataError
 from smallfirst.outcomes import Outcomes
-from smallfirst.routing.base import Router
+from smallfirst.routing.router import Router
 
 __all__ = ["cross_fit_scores", "cross_fit_quality", "transfer_scores", "RouterResult", "summarise", "folds",
            "interleaved_folds", "oracle_results"]
 
 
 def folds(n: int, k: int = 5, seed: int = 0) -> list[np.ndarray]:
-    """``k`` test folds of a seeded permutation of ``range(n)``, cut into consecutive blocks; DataError when
-    ``k < 2`` or ``n < k``."""
+    """``k`` disjoint index arrays covering ``range(n)``: a ``numpy.random.default_rng(seed)`` permutation cut
+    by ``np.array_split`` (sizes differ by at most one). Raises DataError when k < 2 or n < k."""
     if k < 2 or n < k:
         raise DataError(f"cannot cut {n} prompts into {k} folds", hint="use fewer folds or more data")
     return np.array_split(np.random.default_rng(seed).permutation(n), k)
@@ -69,6 +69,14 @@ def transfer_scores(make: Callable[[], Router], train: Outcomes, test: Outcomes,
 
 @dataclass(frozen=True)
 class RouterResult:
+    """One router's row of the evaluation table, read off its cross-fitted curve (``smallfirst.tradeoff``).
+
+    ``apgr`` on the exact curve, ``apgr_deciles`` as RouteLLM samples it; ``cpt50``/``cpt80`` strong-call shares
+    (0..1) recovering 50%/80% of the gap; ``cost_reduction_95`` 1 - cost/all-strong cost at 95% of the strong
+    model's quality; ``aiq`` RouterBench's AIQ over cost (or over share when the data carry no cost);
+    ``latency_ms`` one decision at batch 1 and ``throughput_64`` decisions per second at batch 64, when
+    measured."""
+
     name: str
     apgr: float
     apgr_deciles: float

@@ -3,7 +3,7 @@ group, shrunk towards its task mean and then the global mean.
 
 The economics report needs E[B | model] without calling any model; when no router's predictions are given,
 this prior, cross-fitted (``evaluate.crossfit.cross_fit_quality``), is the max-profit hybrid's estimate of
-quality. Registered as router ``prior``.
+quality. Registered as router ``prior`` (``routing/builtin.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import numpy as np
 
 from smallfirst.errors import DataError
 from smallfirst.outcomes import Outcomes
-from smallfirst.routing.base import Router
-from smallfirst.routing.registry import register_router
+from smallfirst.routing.router import Router
 
 __all__ = ["QualityPriorRouter", "length_cuts"]
 
@@ -92,6 +91,3 @@ def _shrunk_means(
         sums[k] += q[i]
         counts[k] += 1
     return {k: (sums[k] + shrink * prior[k]) / (counts[k] + shrink) for k in sums}
-
-
-register_router("prior", QualityPriorRouter)
