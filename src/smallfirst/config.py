@@ -97,9 +97,11 @@ class ModelSpec(_Strict):
     #: genai-prices model id used to price it; defaults to ``model``
     price_model: str | None = None
     price_provider: str | None = None
-    #: how the ledger prices it: "auto" (local models by hardware, endpoints by genai-prices),
-    #: "api", "hardware" (a self-hosted endpoint on your own machine) or "manual" (the two prices below)
-    pricing: Literal["auto", "api", "hardware", "manual"] = "auto"
+    #: how the ledger prices it: "auto" (local models by hardware, endpoints by genai-prices), "api" (list price
+    #: from genai-prices), "hardware" (a self-hosted endpoint on your own machine), "manual" (the two prices
+    #: below), or the name of any registered price source (``register_price_source``, or a package's
+    #: ``smallfirst.price_sources`` entry point), which prices ``price_model`` per token
+    pricing: str = Field(default="auto", min_length=1)
     input_usd_per_mtok: Decimal | None = Field(default=None, ge=0)
     output_usd_per_mtok: Decimal | None = Field(default=None, ge=0)
     #: ordered fallbacks tried when this model's endpoint fails
