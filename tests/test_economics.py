@@ -13,6 +13,7 @@ import pytest
 
 from smallfirst.config import HardwareProfile
 from smallfirst.costs.prices import hardware_usd_per_second
+from smallfirst.datasets import bundled
 from smallfirst.economics.assumptions import check_tasks, load_config, parse_config
 from smallfirst.economics.maths import (
     RequestValue,
@@ -525,7 +526,7 @@ def test_prior_router_predictions_are_unchanged_by_the_router_contract():
     from smallfirst.routing.factories import make_router
     from smallfirst.routing.prior import QualityPriorRouter
 
-    shipped = load(Path(__file__).resolve().parents[1] / "data" / "outcomes" / "cascade-pair.jsonl")
+    shipped = load(bundled("outcomes/cascade-pair.jsonl"))
     for o in (shipped, two_prompts(), shipped.subset(np.arange(3)), shipped.subset(np.arange(1))):
         np.testing.assert_array_equal(predicted_quality(o), _former_prior(o))
     assert isinstance(make_router("prior"), QualityPriorRouter)

@@ -38,16 +38,19 @@ class Throughput(_Strict):
 
 def _reference_throughput() -> dict[str, Throughput]:
     """The catalogue's models on the reference machine the default profile describes (2 cores of an x86-64
-    server, 2 llama.cpp threads), measured by ``benchmarks/local_cost.py`` (docs/local-cost.md)."""
+    server, 2 llama.cpp threads); docs/local-cost.md has the runs."""
     return {name: Throughput(prefill_tokens_per_s=Decimal(p), decode_tokens_per_s=Decimal(d))
             for name, (p, d) in _REFERENCE_TOKENS_PER_S.items()}
 
 
-#: model -> (prefill, decode) tokens per second on the reference machine; docs/local-cost.md has the run
+#: model -> (prefill, decode) tokens per second on the reference machine. Qwen2.5-Coder-0.5B was measured alone
+#: (load average 0.9; benchmarks/local_throughput.py). The other two could only be measured on a loaded machine,
+#: where wall-time rates collapse, so they are their single-thread CPU-time rates there scaled by the 0.5B's ratio
+#: of its quiet 2-thread rate to its single-thread CPU-time rate (2.30 prefill, 1.98 decode): docs/local-cost.md.
 _REFERENCE_TOKENS_PER_S = {
-    "smollm2-135m": ("1000", "100"),
-    "qwen2.5-coder-0.5b": ("300", "40"),
-    "qwen2.5-coder-1.5b": ("100", "15"),
+    "smollm2-135m": ("400", "80"),
+    "qwen2.5-coder-0.5b": ("171", "26"),
+    "qwen2.5-coder-1.5b": ("66", "11.6"),
 }
 
 
@@ -94,9 +97,11 @@ class ModelSpec(_Strict):
     #: genai-prices model id used to price it; defaults to ``model``
     price_model: str | None = None
     price_provider: str | None = None
-    #: how the ledger prices it: "auto" (local models by hardware, endpoints by genai-prices),
-    #: "api", "hardware" (a self-hosted endpoint on your own machine) or "manual" (the two prices below)
-    pricing: Literal["auto", "api", "hardware", "manual"] = "auto"
+    #: how the ledger prices it: "auto" (local models by hardware, endpoints by genai-prices), "api" (list price
+    #: from genai-prices), "hardware" (a self-hosted endpoint on your own machine), "manual" (the two prices
+    #: below), or the name of any registered price source (``register_price_source``, or a package's
+    #: ``smallfirst.price_sources`` entry point), which prices ``price_model`` per token
+    pricing: str = Field(default="auto", min_length=1)
     input_usd_per_mtok: Decimal | None = Field(default=None, ge=0)
     output_usd_per_mtok: Decimal | None = Field(default=None, ge=0)
     #: ordered fallbacks tried when this model's endpoint fails

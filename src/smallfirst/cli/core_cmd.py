@@ -66,7 +66,8 @@ def models() -> None:
         elif mode == "manual":
             profile = f"${spec.input_usd_per_mtok}/${spec.output_usd_per_mtok} per MTok in/out"
         else:
-            profile = f"list price of {spec.price_model or spec.model or name} (genai-prices)"
+            source = "genai-prices" if mode == "api" else mode
+            profile = f"per-token price of {spec.price_model or spec.model or name} ({source})"
         if spec.backend == "gguf" and spec.catalog:
             entry = catalog.CATALOG[spec.catalog]
             pulled = files.cached_path(entry, settings.cache_dir).exists()

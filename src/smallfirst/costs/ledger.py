@@ -8,15 +8,16 @@ same completion gets the same price in both.
 from __future__ import annotations
 
 from smallfirst.config import HardwareProfile, ModelSpec, Settings
-from smallfirst.costs.prices import Price, genai_price, local_price, manual_price, token_source
+from smallfirst.costs.prices import Price, TokenPricer, genai_price, local_price, manual_price, token_source
 from smallfirst.costs.records import Cost
 from smallfirst.errors import ConfigError
 from smallfirst.models.completion import Completion, Usage
 
 
 def pricing_mode(spec: ModelSpec) -> str:
-    """How a model is priced: ``spec.pricing``, or for "auto" "manual" when it carries its own per-token
-    prices, "api" for an OpenAI-compatible endpoint and "hardware" for anything that runs here."""
+    """How a model is priced: ``spec.pricing`` ("api", "hardware", "manual" or a price source's name), or for
+    "auto" "manual" when it carries its own per-token prices, "api" for an OpenAI-compatible endpoint and
+    "hardware" for anything that runs here."""
     if spec.pricing != "auto":
         return spec.pricing
     if spec.input_usd_per_mtok is not None or spec.output_usd_per_mtok is not None:
@@ -30,14 +31,20 @@ def check_spec(name: str, spec: ModelSpec) -> None:
     if mode == "manual" and (spec.input_usd_per_mtok is None or spec.output_usd_per_mtok is None):
         raise ConfigError(f"model {name!r} uses manual pricing but lacks input_usd_per_mtok or "
                           "output_usd_per_mtok", hint="set both, in USD per million tokens")
-    if mode == "api":
-        genai_price(spec.price_model or spec.model or name, spec.price_provider, Usage(1, 1))
+    if mode not in ("manual", "hardware"):
+        _token_pricer(mode)(spec.price_model or spec.model or name, spec.price_provider, Usage(1, 1))
+
+
+def _token_pricer(mode: str) -> TokenPricer:
+    """The per-token price source for a pricing mode: genai-prices for "api", else the source of that name."""
+    return token_source("genai-prices" if mode == "api" else mode)
 
 
 def price_usage(name: str, spec: ModelSpec, usage: Usage, wall_seconds: float, hardware: HardwareProfile) -> Price:
     """USD for ``usage`` on model ``name``: hardware models by the compute they occupied on ``hardware``
     (``prices.local_price``; ``wall_seconds`` only where no throughput is measured), manual ones by their two
-    per-million-token prices, API ones by list price. Raises ConfigError when the model cannot be priced."""
+    per-million-token prices, API ones by list price, any other mode by the price source of that name. Raises
+    ConfigError when the model cannot be priced."""
     mode = pricing_mode(spec)
     if mode == "hardware":
         return local_price(hardware, name, usage, wall_seconds)
@@ -45,7 +52,7 @@ def price_usage(name: str, spec: ModelSpec, usage: Usage, wall_seconds: float, h
         if spec.input_usd_per_mtok is None or spec.output_usd_per_mtok is None:
             check_spec(name, spec)
         return manual_price(spec.input_usd_per_mtok, spec.output_usd_per_mtok, usage)  # type: ignore[arg-type]
-    return token_source("genai-prices")(spec.price_model or spec.model or name, spec.price_provider, usage)
+    return _token_pricer(mode)(spec.price_model or spec.model or name, spec.price_provider, usage)
 
 
 class Ledger:

@@ -32,19 +32,26 @@ _TOKEN_SOURCES: dict[str, TokenPricer] = {}
 
 
 def register_price_source(name: str, pricer: TokenPricer) -> None:
-    """Make ``pricer`` (model, provider, usage) -> Price available as price source ``name``."""
+    """Make ``pricing = name`` in a model's config price its usage with ``pricer(model, provider, usage)``."""
     _TOKEN_SOURCES[name] = pricer
 
 
 def token_source(name: str) -> TokenPricer:
-    """The registered price source ``name``; ConfigError naming the known ones otherwise."""
+    """The registered per-token price source ``name`` (built-in, registered in code, or a package's
+    ``smallfirst.price_sources`` entry point). Raises ConfigError naming the known sources."""
+    if name not in _TOKEN_SOURCES:
+        for ep in md.entry_points(group="smallfirst.price_sources"):
+            if ep.name == name:
+                _TOKEN_SOURCES[name] = ep.load()
     try:
         return _TOKEN_SOURCES[name]
     except KeyError:
-        raise ConfigError(f"unknown price source {name!r}", hint=f"known: {', '.join(_TOKEN_SOURCES)}") from None
+        known = sorted({*_TOKEN_SOURCES, *(ep.name for ep in md.entry_points(group="smallfirst.price_sources"))})
+        raise ConfigError(f"unknown price source {name!r}",
+                          hint=f"pricing is auto, api, hardware, manual or a price source: {', '.join(known)}"
+                          ) from None
 
 
-@cache
 def genai_prices_version() -> str:
     """The installed genai-prices version, named in every list price's source."""
     return md.version("genai-prices")
