@@ -123,6 +123,24 @@ def test_unknown_model_is_an_openai_404(client: openai.OpenAI) -> None:
     assert "smallfirst models" in err.value.body["message"]  # type: ignore[index]
 
 
+def test_a_request_names_models_never_files(gateway: tuple[Any, str], smollm2_path: Path) -> None:
+    """A .gguf path, however spelt, and any other file on the server's disk are unknown models: 404, nothing
+    loaded, and the answer does not say whether the file exists."""
+    app, url = gateway
+    loaded = set(app.state.gateway.service.pool.loaded())
+    relative = Path("..") / smollm2_path.parent.name / smollm2_path.name
+    spellings = [str(smollm2_path), f"/{smollm2_path}", f"{smollm2_path.parent}/./{smollm2_path.name}",
+                 str(relative), "/etc/hostname", "/no/such/file.gguf"]
+    bodies = set()
+    for name in spellings:
+        r = httpx.post(f"{url}/chat/completions", json={"model": name, "messages": HI, "max_tokens": 1}, timeout=60)
+        assert r.status_code == 404, (name, r.text)
+        assert r.json()["error"]["code"] == "model_not_found"
+        bodies.add(r.json()["error"]["message"].replace(repr(name), "NAME"))
+    assert len(bodies) == 1, bodies  # an existing file and a missing one get the same answer
+    assert set(app.state.gateway.service.pool.loaded()) == loaded
+
+
 def _post(url: str, content: bytes | str | Iterator[bytes], **kw: Any) -> httpx.Response:
     return httpx.post(
         f"{url}/chat/completions",
