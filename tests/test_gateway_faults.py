@@ -162,6 +162,10 @@ def test_client_hanging_up_cancels_generation_and_is_logged(
         row = next((r for r in rows(app)[before:] if r.requested_model == model and r.http_status == 499), None)
         time.sleep(0.2)
     assert row is not None and row.status == "error"
+    if model == HTTP and not stream:
+        # llama_cpp.server finishes a non-streamed generation after its client has gone (it only notices a
+        # disconnect between streamed chunks), so how soon it is free again says nothing about the gateway
+        return
     # the model is free again at once, not busy finishing 400 tokens nobody reads
     started = time.monotonic()
     httpx.post(f"{url}/chat/completions", json={**body, "stream": False, "max_tokens": 1}, timeout=60)

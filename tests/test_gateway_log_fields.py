@@ -67,7 +67,10 @@ def test_every_answered_request_is_one_fitted_row(gateway: tuple[Any, str, str],
     headers = {"x-smallfirst-tag": tag.strip(" \t").encode(), "x-smallfirst-task": task.strip(" \t").encode(),
                "authorization": f"Bearer {secret}"}
     body = {"model": "scripted", "max_tokens": 4, "user": user, "messages": [{"role": "user", "content": prompt}]}
-    r = httpx.post(f"{base}/chat/completions", json=body, headers=headers, timeout=60)
+    try:
+        r = httpx.post(f"{base}/chat/completions", json=body, headers=headers, timeout=60)
+    except httpx.LocalProtocolError:  # the client itself will not send such a header value: nothing was sent
+        return
     if r.status_code == 400 and not r.headers.get("content-type", "").startswith("application/json"):
         # a control character in a header value: the HTTP server (h11) refuses the request before the gateway
         assert r.text == "Invalid HTTP request received.", r.text
