@@ -4,6 +4,8 @@ dies mid-stream. It proxies everything else to a real upstream, so fault tests e
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +27,8 @@ class Faults:
     hang_s: float = 30.0
     hits: int = 0
     seen_auth: list[str] = field(default_factory=list)
+    #: the JSON bodies of the requests that reached the upstream, in order
+    bodies: list[dict] = field(default_factory=list)
 
 
 def make_app(upstream: str, faults: Faults) -> FastAPI:
@@ -41,6 +45,9 @@ def make_app(upstream: str, faults: Faults) -> FastAPI:
         if faults.mode == "hang":
             await asyncio.sleep(faults.hang_s)
         body = await request.body()
+        if body:
+            with contextlib.suppress(ValueError):
+                faults.bodies.append(json.loads(body))
         client = httpx.AsyncClient(timeout=60)
         req = client.build_request(request.method, f"{upstream}/{path}", content=body,
                                    headers={"content-type": "application/json"})

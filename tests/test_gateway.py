@@ -123,6 +123,24 @@ def test_unknown_model_is_an_openai_404(client: openai.OpenAI) -> None:
     assert "smallfirst models" in err.value.body["message"]  # type: ignore[index]
 
 
+def test_a_request_names_models_never_files(gateway: tuple[Any, str], smollm2_path: Path) -> None:
+    """A .gguf path, however spelt, and any other file on the server's disk are unknown models: 404, nothing
+    loaded, and the answer does not say whether the file exists."""
+    app, url = gateway
+    loaded = set(app.state.gateway.service.pool.loaded())
+    relative = Path("..") / smollm2_path.parent.name / smollm2_path.name
+    spellings = [str(smollm2_path), f"/{smollm2_path}", f"{smollm2_path.parent}/./{smollm2_path.name}",
+                 str(relative), "/etc/hostname", "/no/such/file.gguf"]
+    bodies = set()
+    for name in spellings:
+        r = httpx.post(f"{url}/chat/completions", json={"model": name, "messages": HI, "max_tokens": 1}, timeout=60)
+        assert r.status_code == 404, (name, r.text)
+        assert r.json()["error"]["code"] == "model_not_found"
+        bodies.add(r.json()["error"]["message"].replace(repr(name), "NAME"))
+    assert len(bodies) == 1, bodies  # an existing file and a missing one get the same answer
+    assert set(app.state.gateway.service.pool.loaded()) == loaded
+
+
 def _post(url: str, content: bytes | str | Iterator[bytes], **kw: Any) -> httpx.Response:
     return httpx.post(
         f"{url}/chat/completions",
@@ -162,7 +180,7 @@ def test_wrong_types_and_ranges_are_400(gateway: tuple[Any, str], body: str, par
 
 def test_wrong_method_is_405_in_openai_shape(gateway: tuple[Any, str]) -> None:
     r = httpx.get(f"{gateway[1]}/chat/completions", timeout=10)
-    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.status_code == 405 and r.headers["allow"] == "OPTIONS, POST"
     assert set(r.json()["error"]) == {"message", "type", "param", "code"}
 
 
@@ -179,13 +197,15 @@ def test_streamed_body_over_limit_is_413(gateway: tuple[Any, str]) -> None:
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
 
 
-def test_prompt_over_context_is_413(client: openai.OpenAI) -> None:
+def test_prompt_over_context_is_400_as_openai_answers(client: openai.OpenAI) -> None:
+    """OpenAI answers a prompt over the context with 400 and code context_length_exceeded, which the official
+    client raises as BadRequestError (it was a 413)."""
     long = "word " * 2000  # ~2000 tokens against a 512-token context, inside the body limit
-    with pytest.raises(openai.APIStatusError) as err:
+    with pytest.raises(openai.BadRequestError) as err:
         client.chat.completions.create(
             model=LOCAL, messages=[{"role": "user", "content": long}], max_tokens=2
         )
-    assert err.value.status_code == 413
+    assert err.value.status_code == 400
     assert err.value.body["code"] == "context_length_exceeded"  # type: ignore[index]
 
 

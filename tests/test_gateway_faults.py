@@ -140,6 +140,7 @@ def test_client_hanging_up_cancels_generation_and_is_logged(
     faulty: tuple[Any, str, Faults], model: str, stream: bool
 ) -> None:
     app, url, _ = faulty
+    before = len(rows(app))
     body = {
         "model": model,
         "messages": [{"role": "user", "content": "Write a long story."}],
@@ -156,12 +157,15 @@ def test_client_hanging_up_cancels_generation_and_is_logged(
         with pytest.raises(httpx.ReadTimeout):  # gives up waiting and closes the connection
             httpx.post(f"{url}/chat/completions", json=body, timeout=httpx.Timeout(60, read=1.0))
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        row = _last_row(app)
-        if row.requested_model == model and row.http_status == 499:
-            break
+    row = None
+    while row is None and time.monotonic() < deadline:
+        row = next((r for r in rows(app)[before:] if r.requested_model == model and r.http_status == 499), None)
         time.sleep(0.2)
-    assert row.http_status == 499 and row.status == "error"
+    assert row is not None and row.status == "error"
+    if model == HTTP and not stream:
+        # llama_cpp.server finishes a non-streamed generation after its client has gone (it only notices a
+        # disconnect between streamed chunks), so how soon it is free again says nothing about the gateway
+        return
     # the model is free again at once, not busy finishing 400 tokens nobody reads
     started = time.monotonic()
     httpx.post(f"{url}/chat/completions", json={**body, "stream": False, "max_tokens": 1}, timeout=60)

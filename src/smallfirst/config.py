@@ -106,6 +106,8 @@ class ModelSpec(_Strict):
     output_usd_per_mtok: Decimal | None = Field(default=None, ge=0)
     #: ordered fallbacks tried when this model's endpoint fails
     fallbacks: list[str] = Field(default_factory=list)
+    #: also try the fallbacks when the endpoint refuses its key (HTTP 401/403), not only when it is down
+    fallback_on_auth_error: bool = True
     #: classifier tiers: path to a specialised artefact
     artifact: str | None = None
     #: backend-specific extras for registered third-party backends
@@ -141,6 +143,29 @@ class ServerSettings(_Strict):
     #: a valid key is believed this long without asking the database again, so a revocation from another
     #: process takes effect within it; 0 asks on every request
     key_cache_s: float = Field(default=5.0, ge=0)
+    #: browser origins allowed to call the gateway (CORS), e.g. ["https://app.example.com"]; none by default:
+    #: allowing an origin lets any page served from it spend this gateway's models with a visitor's key
+    cors_origins: list[str] = Field(default_factory=list)
+    #: name of an environment variable holding a token that may read /metrics (besides any gateway key)
+    metrics_token_env: str | None = None
+    #: the most bytes of model files kept loaded at once; the least recently used idle model is freed beyond
+    #: it (default: half the machine's memory)
+    max_model_bytes: int | None = Field(default=None, ge=1)
+    #: a budget hold left by a gateway process that stopped without settling it is settled from the request log
+    #: (or released) by the next process to start on the same home, or by any replica after this many seconds
+    hold_expiry_s: float = Field(default=3600.0, gt=0)
+
+
+class ResponseCacheSettings(_Strict):
+    """The response cache (``response_cache.py``): off by default. Deterministic requests only (temperature 0
+    or a seed), exact match, ``ttl_s`` seconds. ``scope`` "key" keeps each gateway key's answers apart; "model"
+    shares them between keys. ``models`` limits caching to those requested models or policies (empty: all)."""
+
+    enabled: bool = False
+    ttl_s: float = Field(default=300.0, gt=0)
+    max_entries: int = Field(default=10_000, ge=1)
+    scope: Literal["key", "model"] = "key"
+    models: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):
@@ -160,6 +185,8 @@ class Settings(BaseSettings):
     models: dict[str, ModelSpec] = Field(default_factory=dict)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    #: (not "cache": $SMALLFIRST_CACHE names the model cache folder)
+    response_cache: ResponseCacheSettings = Field(default_factory=ResponseCacheSettings)
     config_path: Path | None = None
 
     @field_validator("home", mode="before")

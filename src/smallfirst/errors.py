@@ -38,19 +38,49 @@ class UnknownModelError(SmallfirstError):
 
 
 class ModelFileError(SmallfirstError):
-    """A model file is missing, corrupt or not what its catalogue entry says."""
+    """A model file is missing, corrupt or not what its catalogue entry says. The gateway answers 503: the
+    model is named correctly but cannot be served here now (pull it, or fix the file)."""
 
-    status = 500
+    status = 503
     kind = "server_error"
     code = "model_file"
 
 
 class ContextOverflowError(SmallfirstError):
-    """The prompt (in tokens) does not fit the model's context window (HTTP 413, OpenAI's
-    ``context_length_exceeded``)."""
+    """The prompt (in tokens) does not fit the model's context window (HTTP 400 with OpenAI's code
+    ``context_length_exceeded``, which the official client raises as ``BadRequestError``)."""
 
-    status = 413
+    status = 400
     code = "context_length_exceeded"
+
+
+class UnsupportedParameterError(SmallfirstError):
+    """A request field smallfirst, or the model the request reached, cannot honour (HTTP 400 naming the field in
+    ``param``): refused rather than accepted and ignored."""
+
+    code = "unsupported_parameter"
+
+
+class HeaderError(SmallfirstError):
+    """A request header the gateway reads is not UTF-8, too long for the log, or holds control characters
+    (HTTP 400; ``param`` names the header)."""
+
+    code = "invalid_header"
+
+
+class InvalidReplyError(SmallfirstError):
+    """The model's reply does not satisfy the request's ``response_format`` (invalid JSON, or JSON that fails
+    the schema) or names a tool the request did not offer. HTTP 502: the request was valid and the model failed
+    it; a reply cut short by the request's own ``max_tokens`` is a 400 (``cut_short=True``) instead."""
+
+    status = 502
+    kind = "api_error"
+    code = "invalid_model_output"
+
+    def __init__(self, message: str, *, hint: str | None = None, cut_short: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        if cut_short:
+            self.status, self.kind, self.code = 400, "invalid_request_error", "max_tokens_too_small"
 
 
 class UpstreamError(SmallfirstError):

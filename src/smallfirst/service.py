@@ -10,6 +10,7 @@ the gateway's path: the same fallbacks, circuit breaker, cascades and pricing, s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 import uuid
@@ -26,9 +27,10 @@ from smallfirst.costs.prices import Price
 from smallfirst.costs.records import Cost
 from smallfirst.errors import SmallfirstError, UpstreamError
 from smallfirst.models.circuit import CircuitBreaker
-from smallfirst.models.completion import Chunk, Completion, Message
-from smallfirst.models.registry import ModelPool, resolve
+from smallfirst.models.completion import Chunk, Completion, Message, Usage
+from smallfirst.models.registry import ModelPool, canonical_path, resolve
 from smallfirst.redact import redact
+from smallfirst.response_cache import ResponseCache
 from smallfirst.routing.policy import Decision, Escalating, Policy, Verdict
 from smallfirst.store.request_record import RequestRecord
 
@@ -57,12 +59,14 @@ class Answer:
 @dataclass(frozen=True, slots=True)
 class RequestContext:
     """Who asked and how to file it: ``source`` ("cli", "gateway", "demo"...), the gateway key, the task type
-    (routers read it), and a free tag (the demo's scenario)."""
+    (routers read it), a free tag (the demo's scenario), and the request's id when the caller assigned it before
+    the request ran (the gateway does, to tie a budget hold to the request's log row)."""
 
     source: str = "cli"
     key_id: str | None = None
     task: str | None = None
     tag: str | None = None
+    request_id: str | None = None
 
 
 def prompt_text(messages: Sequence[Message]) -> str:
@@ -94,6 +98,15 @@ class Service:
         self._writer: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
+        #: whether a requested name may be a path to a .gguf file (the CLI's and config's feature; the gateway
+        #: turns it off: a request names models, never files on the server's disk)
+        self.allow_paths = True
+        #: this process among those sharing the request log (names its journal and its budget holds)
+        self.instance_id = uuid.uuid4().hex
+        #: processes whose journals this one replayed at start (their budget holds are settled from the log)
+        self.recovered_owners: list[str] = []
+        c = self.settings.response_cache
+        self.cache = ResponseCache(c.ttl_s, c.max_entries, scope=c.scope, models=c.models) if c.enabled else None
 
     def resolve(self, name: str) -> ModelSpec:
         """``registry.resolve``, remembered for a few seconds: it scans the home for registered tiers, and
@@ -101,7 +114,7 @@ class Service:
         now = time.monotonic()
         hit = self._specs.get(name)
         if hit is None or now - hit[1] > _SPEC_TTL_S:
-            hit = self._specs[name] = (resolve(name, self.settings), now)
+            hit = self._specs[name] = (resolve(name, self.settings, allow_paths=self.allow_paths), now)
         return hit[0]
 
     @property
@@ -128,12 +141,15 @@ class Service:
         """The policy's decision, or "direct" for a model name. Raises UnknownModelError for neither."""
         policy = self.policies.get(requested)
         if policy is None:
-            self.resolve(requested)  # raises UnknownModelError naming the known ones
+            spec = self.resolve(requested)  # raises UnknownModelError naming the known ones
+            if spec.path and requested.endswith(".gguf") and requested not in self.settings.models:
+                requested = canonical_path(requested)  # one file is one model, however it is spelled
             return Decision(model=requested, policy="direct", reason="model named in the request")
         return policy.decide(prompt_text(messages), task)
 
-    def _attempt(self, model: str | None, messages: Sequence[Message], ctx: RequestContext | None) -> _Attempt:
-        return _Attempt(self, model or self.settings.default_model, messages, ctx or RequestContext())
+    def _attempt(self, model: str | None, messages: Sequence[Message], ctx: RequestContext | None,
+                 params: dict[str, Any]) -> _Attempt:
+        return _Attempt(self, model or self.settings.default_model, messages, ctx or RequestContext(), params)
 
     def _escalating(self, requested: str) -> Escalating | None:
         policy = self.policies.get(requested)
@@ -146,74 +162,102 @@ class Service:
                       ctx: RequestContext | None = None, **params: Any) -> Answer:
         """Route, complete (with fallbacks, and a cascade's judgement), price and log one request.
 
-        ``model`` is a model or policy name (default: ``default_model``); ``params`` are OpenAI sampling
-        parameters. Raises a SmallfirstError (and logs it) when the request cannot be answered."""
-        with self._attempt(model, messages, ctx) as at:
-            at.decision = decision = self.decide(at.requested, messages, at.ctx.task)
-            policy = self._escalating(at.requested)
-            if policy is not None:
-                answer = await self._cascade(policy, decision, messages, at.ctx, params)
+        ``model`` is a model or policy name (default: ``default_model``); ``params`` are OpenAI request parameters
+        (``models/request_params.py``). Raises a SmallfirstError (and logs it) when the request cannot be
+        answered."""
+        with self._attempt(model, messages, ctx, params) as at:
+            cached = at.cached()
+            if cached is not None:
+                answer = cached
             else:
-                completion, decision = await self._complete_with_fallbacks(decision, messages, params)
-                answer = self._priced(completion, decision)
+                at.decision = decision = self.decide(at.requested, messages, at.ctx.task)
+                policy = self._escalating(at.requested)
+                if policy is not None:
+                    answer = await self._cascade(policy, decision, messages, at.ctx, params)
+                else:
+                    completion, decision = await self._complete_with_fallbacks(decision, messages, params)
+                    answer = self._priced(completion, decision, at.ctx)
         at.succeeded(answer)
         return answer
 
     async def astream(self, messages: Sequence[Message], model: str | None = None, *,
                       ctx: RequestContext | None = None, **params: Any) -> AsyncIterator[Chunk | Answer]:
-        """Yields text chunks, then the final Answer. A failing model is replaced by its fallback only before its
-        first token: after that the client has seen text, and splicing another model's answer onto it would be
-        worse than an error. An escalating policy must judge its first answer before showing it, so it answers
-        whole and yields the text as one chunk."""
-        with self._attempt(model, messages, ctx) as at:
-            at.decision = decision = self.decide(at.requested, messages, at.ctx.task)
-            policy = self._escalating(at.requested)
-            if policy is not None:
-                answer = await self._cascade(policy, decision, messages, at.ctx, params)
-                yield Chunk(answer.completion.text)
+        """Yields text chunks, then the final Answer; the first chunk names the model that answers. A failing
+        model is replaced by its fallback only before its first token: after that the client has seen text, and
+        splicing another model's answer onto it would be worse than an error. An escalating policy must judge
+        its first answer before showing it, so it answers whole and yields the text as one chunk. A caller that
+        stops early (a client gone) is logged as a 499 and charged for the tokens generated so far."""
+        with self._attempt(model, messages, ctx, params) as at:
+            cached = at.cached()
+            if cached is not None:
+                answer = cached
+                yield Chunk(answer.completion.text, logprobs=answer.completion.logprobs or (), model=answer.model)
             else:
-                chain = self._chain(decision)
-                final: Completion | None = None
-                emitted = False
-                for name in chain.names:
-                    try:
-                        async with aclosing(self._call_stream(name, messages, params)) as chunks:
-                            async for chunk in chunks:
-                                if chunk.completion is not None:
-                                    final = chunk.completion
-                                elif chunk.text:
-                                    emitted = True
-                                    yield chunk
-                    except UpstreamError as exc:
-                        if emitted:
-                            raise
-                        chain.failed(name, exc)
-                        continue
-                    break
-                if final is None:
-                    raise chain.last or UpstreamError(f"{decision.model} ended its stream without a completion")
-                answer = self._priced(final, chain.answered(final.model))
+                at.decision = decision = self.decide(at.requested, messages, at.ctx.task)
+                policy = self._escalating(at.requested)
+                if policy is not None:
+                    answer = await self._cascade(policy, decision, messages, at.ctx, params)
+                    yield Chunk(answer.completion.text, logprobs=answer.completion.logprobs or (),
+                                model=answer.model)
+                else:
+                    answer = None
+                    # closed with this generator, so a caller that leaves stops the model's stream at once
+                    async with aclosing(self._stream_with_fallbacks(decision, messages, params, at)) as items:
+                        async for item in items:
+                            if isinstance(item, Answer):
+                                answer = item
+                            else:
+                                yield item
+                    assert answer is not None
         at.succeeded(answer)
         yield answer
+
+    async def _stream_with_fallbacks(self, decision: Decision, messages: Sequence[Message], params: dict[str, Any],
+                                     at: _Attempt) -> AsyncIterator[Chunk | Answer]:
+        chain = self._chain(decision)
+        final: Completion | None = None
+        for name in chain.names:
+            try:
+                async with self.pool.using(name) as model, aclosing(self._call_stream(model, name, messages,
+                                                                                      params)) as chunks:
+                    first = True
+                    async for chunk in chunks:
+                        if chunk.completion is not None:
+                            final = chunk.completion
+                            if chunk.logprobs:
+                                at.partial(model, name, "")
+                                yield Chunk("", logprobs=chunk.logprobs, model=name)
+                        elif chunk.text or chunk.logprobs:
+                            at.partial(model, name, chunk.text)
+                            yield dataclasses.replace(chunk, model=name) if first else chunk
+                            first = False
+            except UpstreamError as exc:
+                if at.emitted:
+                    raise
+                chain.failed(name, exc, self.resolve(name))
+                continue
+            break
+        if final is None:
+            raise chain.last or UpstreamError(f"{decision.model} ended its stream without a completion")
+        yield self._priced(final, chain.answered(final.model), at.ctx)
 
     async def _call(self, name: str, messages: Sequence[Message], params: dict[str, Any]) -> Completion:
         """One model call under the circuit breaker."""
         self.breaker.check(name)
-        model = await self.pool.aget(name)
-        try:
-            completion = await model.complete(messages, **params)
-        except UpstreamError as exc:
-            if exc.retryable:
-                self.breaker.failure(name)
-            raise
+        async with self.pool.using(name) as model:
+            try:
+                completion = await model.complete(messages, **params)
+            except UpstreamError as exc:
+                if exc.retryable:
+                    self.breaker.failure(name)
+                raise
         self.breaker.success(name)
         return completion
 
-    async def _call_stream(self, name: str, messages: Sequence[Message],
+    async def _call_stream(self, model: Any, name: str, messages: Sequence[Message],
                            params: dict[str, Any]) -> AsyncIterator[Chunk]:
         """One streamed model call under the circuit breaker: text chunks, then the chunk with the Completion."""
         self.breaker.check(name)
-        model = await self.pool.aget(name)
         try:
             async with aclosing(model.stream(messages, **params)) as chunks:
                 async for chunk in chunks:
@@ -232,7 +276,7 @@ class Service:
             try:
                 completion = await self._call(name, messages, params)
             except UpstreamError as exc:
-                chain.failed(name, exc)
+                chain.failed(name, exc, self.resolve(name))
                 continue
             return completion, chain.answered(name)
         raise chain.exhausted()
@@ -253,19 +297,20 @@ class Service:
         prompt = prompt_text(messages)
         verdict = await policy.judge(first, prompt, ctx.task, _resample)
         if verdict is None:
-            return self._priced(first, first_decision)
+            return self._priced(first, first_decision, ctx)
         kept = _judged(policy, first_decision, verdict)
         if verdict.accept:
-            return self._priced(first, kept, extra=verdict.extra)
+            return self._priced(first, kept, ctx, extra=verdict.extra)
         assert verdict.escalate_to is not None
         second, escalated = await self._complete_with_fallbacks(kept, messages, params)
         combined = Completion(model=second.model, text=second.text, finish_reason=second.finish_reason,
                               usage=second.usage, wall_seconds=first.wall_seconds + second.wall_seconds,
                               ttft_seconds=first.wall_seconds + second.ttft_seconds, logprobs=second.logprobs,
-                              kind=second.kind)
-        return self._priced(combined, escalated, extra=(first, *verdict.extra))
+                              kind=second.kind, tool_calls=second.tool_calls)
+        return self._priced(combined, escalated, ctx, extra=(first, *verdict.extra))
 
-    def _priced(self, completion: Completion, decision: Decision, extra: Sequence[Completion] = ()) -> Answer:
+    def _priced(self, completion: Completion, decision: Decision, ctx: RequestContext,
+                extra: Sequence[Completion] = ()) -> Answer:
         """Price ``completion`` on its model, plus every completion in ``extra`` on its own model."""
         spec = self.resolve(completion.model)
         paid = None
@@ -273,7 +318,8 @@ class Service:
             prices = [self.ledger.price_usage(c.model, self.resolve(c.model), c.usage, c.wall_seconds) for c in extra]
             paid = Price(sum((p.usd for p in prices), Decimal(0)), ", ".join(sorted({p.source for p in prices})))
         cost = self.ledger.price(completion.model, spec, completion, extra=paid)
-        return Answer(request_id=str(uuid.uuid4()), completion=completion, decision=decision, cost=cost)
+        return Answer(request_id=ctx.request_id or str(uuid.uuid4()), completion=completion, decision=decision,
+                      cost=cost)
 
     # -- the synchronous API: the same coroutines on the service's own loop --------------------------------
 
@@ -312,41 +358,49 @@ class Service:
     # -- logging ------------------------------------------------------------------------------------
 
     def use_background_log(self) -> None:
-        """Write log rows on a background thread from now on, so async callers never wait on the database."""
+        """Write log rows on a background thread from now on, so async callers never wait on the database. Each
+        row is journaled first (``store/journal.py``), so a row whose request was answered survives a crash;
+        journals a crashed process left on this home are replayed into the log now."""
         if self._writer is None and self.log_enabled:
+            from smallfirst.store.journal import Journal, recover
             from smallfirst.store.writer import LogWriter
 
-            self._writer = LogWriter(lambda: self.engine, observe=self._observe)
+            directory = self.settings.home / "journal"
+            _, self.recovered_owners = recover(directory, self.engine)
+            journal = Journal(directory, self.instance_id)
+            self._writer = LogWriter(lambda: self.engine, observe=self._observe, journal=journal)
 
     def flush_log(self, timeout: float = 30.0) -> None:
         """Wait (up to ``timeout`` seconds) until every submitted row is written."""
         if self._writer is not None:
             self._writer.flush(timeout)
 
-    def _log_success(self, requested: str, answer: Answer, ctx: RequestContext, messages: Sequence[Message]) -> None:
-        c, d = answer.completion, answer.decision
-        self._write(RequestRecord(
-            id=answer.request_id, created_at=datetime.now(UTC), source=ctx.source, key_id=ctx.key_id,
-            requested_model=requested, model=c.model, status="ok", http_status=200, policy=d.policy,
-            decision_reason=d.reason, score=d.score, threshold=d.threshold, attempted=d.attempted, task=ctx.task,
-            prompt_tokens=c.usage.prompt_tokens, completion_tokens=c.usage.completion_tokens,
-            latency_s=c.wall_seconds, ttft_s=c.ttft_seconds, cost_usd=answer.cost.amount,
-            baseline_usd=answer.cost.baseline, baseline_model=answer.cost.baseline_model,
-            price_source=answer.cost.source, tag=ctx.tag,
-            prompt=prompt_text(messages) if self.settings.log_content else None,
-            response=c.text if self.settings.log_content else None))
-
-    def _log_failure(self, requested: str, decision: Decision | None, ctx: RequestContext, exc: SmallfirstError,
-                     seconds: float, messages: Sequence[Message], status: int | None = None) -> None:
-        self._write(RequestRecord(
-            id=str(uuid.uuid4()), created_at=datetime.now(UTC), source=ctx.source, key_id=ctx.key_id,
-            requested_model=requested, model=decision.model if decision else "", status="error",
-            http_status=status or exc.status, policy=decision.policy if decision else None,
-            decision_reason=decision.reason if decision else None, score=decision.score if decision else None,
-            threshold=decision.threshold if decision else None, attempted=decision.attempted if decision else (),
-            task=ctx.task, latency_s=seconds, cost_usd=Decimal(0), baseline_usd=Decimal(0),
-            error=redact(str(exc)), tag=ctx.tag,
-            prompt=prompt_text(messages) if self.settings.log_content else None))
+    def _record(self, request_id: str, requested: str, ctx: RequestContext, messages: Sequence[Message],
+                params: dict[str, Any], *, decision: Decision | None, completion: Completion | None,
+                cost: Cost | None, status: int, error: SmallfirstError | None, seconds: float) -> RequestRecord:
+        d, c = decision, completion
+        usage = c.usage if c is not None else Usage(0, 0)
+        log_content = self.settings.log_content
+        return RequestRecord(
+            id=request_id, created_at=datetime.now(UTC), source=ctx.source, key_id=ctx.key_id,
+            requested_model=requested, model=c.model if c is not None else (d.model if d else ""),
+            status="ok" if error is None else "error", http_status=status,
+            policy=d.policy if d else None, decision_reason=d.reason if d else None, score=d.score if d else None,
+            threshold=d.threshold if d else None, attempted=d.attempted if d else (), task=ctx.task,
+            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens, cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens, audio_prompt_tokens=usage.audio_prompt_tokens,
+            audio_completion_tokens=usage.audio_completion_tokens,
+            latency_s=c.wall_seconds if c is not None and error is None else seconds,
+            ttft_s=c.ttft_seconds if c is not None else None,
+            cost_usd=cost.amount if cost is not None else Decimal(0),
+            baseline_usd=cost.baseline if cost is not None else Decimal(0),
+            baseline_model=cost.baseline_model if cost is not None else None,
+            price_source=cost.source if cost is not None else None,
+            error=redact(str(error)) if error is not None else None, tag=ctx.tag,
+            prompt=prompt_text(messages) if log_content else None,
+            response=(c.text if c is not None else None) if log_content else None,
+            end_user=params.get("user") or params.get("safety_identifier"))
 
     def log_record(self, record: RequestRecord) -> None:
         """Write a row built elsewhere (e.g. the gateway's own 4xx refusals)."""
@@ -386,34 +440,90 @@ class Service:
 
 class _Attempt:
     """One request from routing to its answer. A failure inside it leaves the request's error row; a caller
-    that goes away (a closed generator, a cancelled task) leaves a 499. Success is logged by ``succeeded``,
-    called after the scope once the answer is whole."""
+    that goes away (a closed generator, a cancelled task) leaves a 499 row, charged for what was generated.
+    Success is logged by ``succeeded``, called after the scope once the answer is whole. The request's id is the
+    caller's (``ctx.request_id``) or a new one, and every row of the request carries it."""
 
-    __slots__ = ("service", "requested", "messages", "ctx", "decision", "started")
+    __slots__ = ("service", "requested", "messages", "ctx", "params", "decision", "started", "emitted", "_model",
+                 "_name", "_cache_key")
 
-    def __init__(self, service: Service, requested: str, messages: Sequence[Message], ctx: RequestContext) -> None:
-        self.service, self.requested, self.messages, self.ctx = service, requested, messages, ctx
+    def __init__(self, service: Service, requested: str, messages: Sequence[Message], ctx: RequestContext,
+                 params: dict[str, Any]) -> None:
+        if ctx.request_id is None:
+            ctx = dataclasses.replace(ctx, request_id=str(uuid.uuid4()))
+        self.service, self.requested, self.messages, self.ctx, self.params = service, requested, messages, ctx, params
         self.decision: Decision | None = None
         self.started = time.perf_counter()
+        self.emitted: list[str] = []
+        self._model: Any = None
+        self._name = ""
+        self._cache_key: str | None = None
 
     def __enter__(self) -> _Attempt:
         return self
 
+    def cached(self) -> Answer | None:
+        """The response cache's answer to this request, priced at nothing against the baseline, or None."""
+        cache = self.service.cache
+        if cache is None:
+            return None
+        self._cache_key = cache.key(self.requested, self.messages, self.params, self.ctx.key_id)
+        hit = cache.get(self._cache_key) if self._cache_key is not None else None
+        if hit is None:
+            return None
+        c = dataclasses.replace(hit.completion, wall_seconds=time.perf_counter() - self.started, ttft_seconds=0.0)
+        age = time.monotonic() - hit.stored_at
+        self.decision = Decision(model=c.model, policy="cache", reason=f"response cache: the answer of request "
+                                 f"{hit.request_id} ({hit.policy}), {age:.0f}s old")
+        baseline = self.service.ledger.baseline(c.usage)
+        cost = Cost(Decimal(0), baseline.usd, "response cache", self.service.settings.baseline_model)
+        return Answer(request_id=self.ctx.request_id or "", completion=c, decision=self.decision, cost=cost)
+
+    def partial(self, model: Any, name: str, text: str) -> None:
+        """Note streamed text as it goes out, from ``model`` (named ``name``), to charge for if the caller leaves."""
+        self._model, self._name = model, name
+        self.emitted.append(text)
+
     def succeeded(self, answer: Answer) -> None:
-        """Log the request's success row."""
-        self.service._log_success(self.requested, answer, self.ctx, self.messages)
+        """Log the request's success row (and store a deterministic answer in the response cache)."""
+        svc = self.service
+        svc._write(svc._record(answer.request_id, self.requested, self.ctx, self.messages, self.params,
+                               decision=answer.decision, completion=answer.completion, cost=answer.cost, status=200,
+                               error=None, seconds=time.perf_counter() - self.started))
+        if self._cache_key is not None and svc.cache is not None and answer.decision.policy != "cache":
+            svc.cache.put(self._cache_key, answer.completion, answer.decision.policy, answer.request_id)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc is None:
             return
+        completion, cost = None, None
         if isinstance(exc, SmallfirstError):
-            error, status = exc, None
+            error, status = exc, exc.status
         elif isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
             error, status = UpstreamError("client disconnected"), 499
+            completion, cost = self._charge()
         else:
             return
-        self.service._log_failure(self.requested, self.decision, self.ctx, error,
-                                  time.perf_counter() - self.started, self.messages, status=status)
+        svc = self.service
+        svc._write(svc._record(self.ctx.request_id or "", self.requested, self.ctx, self.messages, self.params,
+                               decision=self.decision, completion=completion, cost=cost, status=status, error=error,
+                               seconds=time.perf_counter() - self.started))
+
+    def _charge(self) -> tuple[Completion | None, Cost | None]:
+        """What a stream cut short by its caller consumed: the backend's estimate of the tokens so far, priced."""
+        if self._model is None:
+            return None, None
+        svc = self.service
+        text = "".join(self.emitted)
+        estimate = getattr(self._model, "estimate_usage", None)
+        try:
+            usage = estimate(self.messages, text, self.params) if estimate is not None else Usage(0, 0)
+            wall = time.perf_counter() - self.started
+            completion = Completion(model=self._name, text=text, finish_reason="cancelled", usage=usage,
+                                    wall_seconds=wall, ttft_seconds=wall, kind=getattr(self._model, "kind", "local"))
+            return completion, svc.ledger.price(self._name, svc.resolve(self._name), completion)
+        except Exception:  # noqa: BLE001 - the 499 row must be written whatever the estimate does
+            return None, None
 
 
 class _Chain:
@@ -427,9 +537,11 @@ class _Chain:
         self.tried: list[str] = []
         self.last: UpstreamError | None = None
 
-    def failed(self, name: str, exc: UpstreamError) -> None:
-        """Note a failure worth trying the next model for; any other failure ends the request."""
-        if not exc.retryable:
+    def failed(self, name: str, exc: UpstreamError, spec: ModelSpec) -> None:
+        """Note a failure worth trying the next model for (the endpoint is down, or refused its key and the
+        model's ``fallback_on_auth_error`` allows); any other failure ends the request."""
+        auth = exc.upstream_status in (401, 403) and spec.fallback_on_auth_error
+        if not exc.retryable and not auth:
             raise exc
         self.tried.append(name)
         self.last = exc

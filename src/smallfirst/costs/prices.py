@@ -64,13 +64,15 @@ def genai_price(model: str, provider: str | None, usage: Usage) -> Price:
     every gateway request and twice with the baseline. A price without tiers is linear in the token counts,
     so its rates are read once from the library's own arithmetic (at zero, at a million input tokens and at
     a million output tokens) and reused for a minute at a time; tiered prices always take the full
-    calculation.
+    calculation, and so does a usage with details (cached prompt tokens, cache writes, audio), which the library
+    prices at their own rates through its own usage fields (``cache_read_tokens``, ``cache_write_tokens``,
+    ``input_audio_tokens``, ``output_audio_tokens``, ``output_reasoning_tokens``).
     """
     found, info, source = _find(model, provider)
-    rates = _active_rates(info)
+    rates = None if usage.has_details else _active_rates(info)
     if rates is None:
         calc = info.calc_price(  # type: ignore[attr-defined]
-            _genai_usage(usage.prompt_tokens, usage.completion_tokens), found,
+            _genai_usage(usage.prompt_tokens, usage.completion_tokens, usage), found,
             genai_request_timestamp=datetime.now(tz=UTC))
         return Price(Decimal(calc.total_price), source)
     fixed, per_input, per_output = rates
@@ -120,10 +122,17 @@ def _active_rates(info: object) -> tuple[Decimal, Decimal, Decimal] | None:
     return rates
 
 
-def _genai_usage(input_tokens: int, output_tokens: int) -> object:
+def _genai_usage(input_tokens: int, output_tokens: int, details: Usage | None = None) -> object:
+    """genai-prices' usage record. Its ``input_tokens`` and ``output_tokens`` include the detailed kinds, as
+    OpenAI's ``prompt_tokens`` and ``completion_tokens`` do; each detail is then priced at its own rate."""
     from genai_prices import Usage as GUsage
 
-    return GUsage(input_tokens=input_tokens, output_tokens=output_tokens)
+    if details is None or not (details.has_details or details.reasoning_tokens):
+        return GUsage(input_tokens=input_tokens, output_tokens=output_tokens)
+    return GUsage(input_tokens=input_tokens, output_tokens=output_tokens, cache_read_tokens=details.cached_tokens,
+                  cache_write_tokens=details.cache_write_tokens, input_audio_tokens=details.audio_prompt_tokens,
+                  output_audio_tokens=details.audio_completion_tokens,
+                  output_reasoning_tokens=details.reasoning_tokens)
 
 
 def _linear_rates(model_price: object) -> tuple[Decimal, Decimal, Decimal] | None:

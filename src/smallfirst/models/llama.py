@@ -1,14 +1,20 @@
 """Local GGUF models, in-process, through llama-cpp-python.
 
 The chat template comes from the GGUF's own metadata (``tokenizer.chat_template``), formatted here so the
-prompt's token count is exact in streaming mode too. Token log-probabilities are computed from the logits
-each sampling step sees, so they cost nothing unless asked for and need no ``logits_all`` buffer
-(which would be n_ctx x vocab floats: 2.5 GB for Qwen at 4k context).
+prompt's token count is exact in streaming mode too, and so tools and earlier tool calls reach the template.
+Token log-probabilities (and the top alternatives) are computed from the logits each sampling step sees, so they
+cost nothing unless asked for and need no ``logits_all`` buffer (which would be n_ctx x vocab floats: 2.5 GB for
+Qwen at 4k context). ``response_format`` and forced tool calls are enforced by a grammar (``structured.py``).
+
+Each generation starts from an empty KV cache, so the same request at temperature 0 (or with the same seed)
+gives the same tokens and log-probabilities whatever was asked before. A model is warmed at load: its weights
+are read from disk then, not during (and billed to) the first request.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import threading
 import time
@@ -18,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from smallfirst.errors import ContextOverflowError, ModelFileError
-from smallfirst.models.completion import Chunk, Completion, Message, TokenLogprob, Usage
+from smallfirst.errors import ContextOverflowError, InvalidReplyError, ModelFileError, UnsupportedParameterError
+from smallfirst.models.completion import Alternative, Chunk, Completion, Message, TokenLogprob, ToolCall, Usage
+from smallfirst.models.request_params import IDENTITY, SAMPLING, STRUCTURE, refuse_unsupported
+from smallfirst.models.structured import check_reply, grammar_text, parse_tool_calls, template_messages
 
 if TYPE_CHECKING:
     from smallfirst.config import ModelSpec, Settings
@@ -98,11 +106,38 @@ class LlamaModel:
         )
         # llama.cpp contexts are not thread-safe; the gateway runs one worker per model on top of this.
         self.lock = threading.Lock()
+        # generate() calls self.sample(); this hook sees each sampled token (log-probabilities need it)
+        self._on_token: Any = None
+        self._constraint: _Constrained | None = None
+        sample = self.llm.sample
+
+        def _sample(*args: Any, **kwargs: Any) -> int:
+            token = sample(*args, **kwargs)
+            if self._constraint is not None:
+                token = self._constraint.check(token, kwargs.get("idx"))
+            if self._on_token is not None:
+                self._on_token(token)
+            return token
+
+        self.llm.sample = _sample  # type: ignore[method-assign]
+        self.load_seconds = self._warm()
+
+    def _warm(self) -> float:
+        """Evaluate one token, so the weights are read (mmap faults them in lazily) at load, not on the first
+        request; returns the seconds that took."""
+        start = time.perf_counter()
+        with self.lock:
+            self.llm.reset()
+            self.llm.eval(self.llm.tokenize(b" ", add_bos=True, special=False)[:2])
+            self.llm.reset()
+        return time.perf_counter() - start
 
     # -- the Model contract -------------------------------------------------------------------------
 
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
-        """One answer; raises ContextOverflowError when the prompt leaves no room in the context."""
+        """One answer. Raises ContextOverflowError when the prompt leaves no room in the context,
+        UnsupportedParameterError (400) for a parameter this model cannot honour, InvalidReplyError when the
+        reply fails the requested format."""
         final = None
         for chunk in self._generate(messages, params, stream=False):
             final = chunk
@@ -110,7 +145,9 @@ class LlamaModel:
         return final.completion
 
     def stream(self, messages: Sequence[Message], **params: Any) -> Iterator[Chunk]:
-        """Text pieces as llama.cpp emits them, then the chunk with the Completion."""
+        """Text pieces as llama.cpp emits them (each with the log-probabilities of the tokens it completes, when
+        asked for), then the chunk with the Completion. With tools on offer the reply is held back until it is
+        known whether it calls them, and comes as one piece."""
         return self._generate(messages, params, stream=True)
 
     def close(self) -> None:
@@ -120,9 +157,15 @@ class LlamaModel:
 
     # -- helpers -------------------------------------------------------------------------------------
 
-    def prompt_tokens(self, messages: Sequence[Message]) -> tuple[list[int], Any]:
+    @property
+    def supports_tools(self) -> bool:
+        """Whether the model's chat template renders tools and tool calls (Qwen2.5's does; SmolLM2's does not)."""
+        return "tool" in self.formatter.template
+
+    def prompt_tokens(self, messages: Sequence[Message], tools: list[dict[str, Any]] | None = None
+                      ) -> tuple[list[int], Any]:
         """The chat-templated prompt's token ids, and the formatter's result (its stop strings and criteria)."""
-        result = self.formatter(messages=list(messages))
+        result = self.formatter(messages=template_messages(messages), tools=tools or None)
         tokens = self.llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
         return tokens, result
 
@@ -130,10 +173,34 @@ class LlamaModel:
         """Tokens of ``text`` under this model's tokenizer, without special tokens."""
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
+    def estimate_usage(self, messages: Sequence[Message], text: str, params: dict[str, Any]) -> Usage:
+        """The usage of a generation stopped after ``text`` (a client that went away): the exact prompt tokens
+        and the tokens of ``text``."""
+        tokens, _ = self.prompt_tokens(messages, params.get("tools"))
+        return Usage(len(tokens), self.count_tokens(text))
+
+    def _check(self, messages: Sequence[Message], params: dict[str, Any]) -> None:
+        refuse_unsupported(self.name, params, _HONOURED, messages, names=False)
+        offered = params.get("tools") and params.get("tool_choice") != "none"
+        uses_tools = offered or any(m.get("tool_calls") or m.get("role") == "tool" for m in messages)
+        if uses_tools and not self.supports_tools:
+            raise UnsupportedParameterError(
+                f"{self.name}'s chat template has no tool calls",
+                param="tools" if params.get("tools") else "messages",
+                hint="use a model whose template supports tools (qwen2.5-coder-0.5b or -1.5b), or leave tools out")
+        for token in params.get("logit_bias") or {}:
+            if int(token) >= self.llm.n_vocab():
+                raise UnsupportedParameterError(
+                    f"logit_bias names token {token}; {self.name} has {self.llm.n_vocab()} tokens",
+                    param="logit_bias", hint="key logit_bias by this model's token ids")
+
     def _generate(self, messages: Sequence[Message], params: dict[str, Any], stream: bool) -> Iterator[Chunk]:
+        self._check(messages, params)
+        tools = params.get("tools") if params.get("tool_choice") != "none" else None
+        grammar = grammar_text(params)
         with self.lock:
             start = time.perf_counter()
-            tokens, fmt = self.prompt_tokens(messages)
+            tokens, fmt = self.prompt_tokens(messages, tools)
             max_tokens = int(params.get("max_tokens") or 256)
             if len(tokens) + 1 > self.context_length:
                 raise ContextOverflowError(
@@ -147,75 +214,213 @@ class LlamaModel:
             kwargs: dict[str, Any] = {k: params[k] for k in _SAMPLING if params.get(k) is not None}
             kwargs.update(max_tokens=max_tokens, stop=stop, stopping_criteria=fmt.stopping_criteria)
             kwargs.setdefault("temperature", 0.0)
-            recorder = _LogprobRecorder(len(tokens)) if params.get("logprobs") else None
+            if "seed" in kwargs:
+                kwargs["seed"] = int(kwargs["seed"]) % 2**32
+            if params.get("logit_bias"):
+                kwargs["logit_bias"] = {int(k): float(v) for k, v in params["logit_bias"].items()}
+            if grammar is not None:
+                self._constraint = _Constrained(self.llm, grammar, float(kwargs["temperature"]), kwargs.get("seed"))
+            recorder = _LogprobRecorder(self.llm, int(params.get("top_logprobs") or 0)) if params.get("logprobs") \
+                else None
             if recorder is not None:
                 from llama_cpp import LogitsProcessorList
 
                 kwargs["logits_processor"] = LogitsProcessorList([recorder])
+            self._on_token = recorder.take if recorder is not None else None
+            # Start from an empty KV cache: reusing the previous request's prefix changes the batch shapes of
+            # the prompt's evaluation, and with them the logits in the last bits, which can flip a near-tie at
+            # temperature 0. The same request must give the same answer whatever came before it.
+            self.llm.reset()
             pieces: list[str] = []
             ttft: float | None = None
             finish = "stop"
             usage: Usage | None = None
-            if stream:
-                for part in self.llm.create_completion(prompt=tokens, stream=True, **kwargs):
-                    choice = part["choices"][0]
-                    text = choice.get("text") or ""
-                    if text:
-                        if ttft is None:
-                            ttft = time.perf_counter() - start
-                        pieces.append(text)
-                        yield Chunk(text)
-                    if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
-            else:
-                out = self.llm.create_completion(prompt=tokens, stream=False, **kwargs)
-                choice = out["choices"][0]
-                pieces.append(choice["text"])
-                finish = choice.get("finish_reason") or "stop"
-                usage = Usage(out["usage"]["prompt_tokens"], out["usage"]["completion_tokens"])
+            hold = stream and bool(tools)
+            try:
+                if stream:
+                    sent = 0
+                    for part in self.llm.create_completion(prompt=tokens, stream=True, **kwargs):
+                        choice = part["choices"][0]
+                        text = choice.get("text") or ""
+                        if text:
+                            if ttft is None:
+                                ttft = time.perf_counter() - start
+                            pieces.append(text)
+                            if not hold:
+                                sent += len(text.encode("utf-8"))
+                                yield Chunk(text, logprobs=recorder.drain(sent) if recorder else ())
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
+                else:
+                    out = self.llm.create_completion(prompt=tokens, stream=False, **kwargs)
+                    choice = out["choices"][0]
+                    pieces.append(choice["text"])
+                    finish = choice.get("finish_reason") or "stop"
+                    usage = Usage(out["usage"]["prompt_tokens"], out["usage"]["completion_tokens"])
+            finally:
+                self._on_token = None
+                if self._constraint is not None:
+                    self._constraint.close()
+                    self._constraint = None
             wall = time.perf_counter() - start
             text = "".join(pieces)
             if usage is None:
                 usage = Usage(len(tokens), self.count_tokens(text))
-            logprobs = recorder.logprobs(self.llm, greedy=kwargs["temperature"] == 0.0) if recorder else None
+            calls: tuple[ToolCall, ...] = ()
+            if tools:
+                text, calls = parse_tool_calls(text, tools)
+                if calls:
+                    finish = "tool_calls"
+            else:
+                check_reply(text, params, finish)
+            logprobs = None
+            rest: tuple[TokenLogprob, ...] = ()
+            if recorder is not None:
+                size = len(text.encode("utf-8"))
+                rest = recorder.drain(size)
+                recorder.finish(size)
+                logprobs = tuple(recorder.taken)
             completion = Completion(model=self.name, text=text, finish_reason=finish, usage=usage,
                                     wall_seconds=wall, ttft_seconds=ttft if ttft is not None else wall,
-                                    logprobs=logprobs, kind="local")
-        yield Chunk("", finish_reason=finish, completion=completion)
+                                    logprobs=logprobs, kind="local", tool_calls=calls)
+        if hold and text:
+            yield Chunk(text, logprobs=rest)
+            rest = ()
+        yield Chunk("", finish_reason=finish, completion=completion, logprobs=rest)
+
+
+#: what a llama.cpp model honours of the request parameters (models/request_params.py)
+_HONOURED = SAMPLING | IDENTITY | STRUCTURE | {"prompt_cache_key", "top_k", "min_p", "repeat_penalty"}
+
+
+class _Constrained:
+    """A grammar enforced the way llama.cpp's own samplers do it (``common/sampling.cpp``): the token sampled
+    without the grammar is kept when the grammar allows it, and only otherwise are all candidates filtered by the
+    grammar and the token drawn again from those it allows (greedy at temperature 0, else from the softmax at
+    the temperature, seeded). Filtering every step instead costs a pass over the whole vocabulary per token,
+    several times the generation itself for Qwen's 151k tokens."""
+
+    def __init__(self, llm: Any, grammar: str, temperature: float, seed: int | None) -> None:
+        import llama_cpp
+        from llama_cpp._internals import LlamaTokenDataArray
+
+        self.llm, self.temperature = llm, temperature
+        self.rng = np.random.default_rng(seed)
+        self.smpl = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, grammar.encode("utf-8"), b"root")
+        if not self.smpl:
+            raise UnsupportedParameterError("llama.cpp could not parse the grammar for this response format",
+                                            param="response_format", hint="simplify the schema")
+        self.one = LlamaTokenDataArray(n_vocab=1)
+        self.all: Any = None
+
+    def check(self, token: int, idx: int | None) -> int:
+        """The token to keep at this step: ``token`` if the grammar allows it, else one drawn from those it does;
+        the grammar then advances past it."""
+        import llama_cpp
+
+        one = self.one
+        one.candidates_data.id[0], one.candidates_data.logit[0], one.candidates_data.p[0] = token, 0.0, 0.0
+        one.candidates.size, one.candidates.sorted, one.candidates.selected = 1, False, 0
+        llama_cpp.llama_sampler_apply(self.smpl, ctypes.byref(one.candidates))
+        if not np.isfinite(one.candidates_data.logit[0]):
+            token = self._resample(idx)
+        llama_cpp.llama_sampler_accept(self.smpl, token)
+        return token
+
+    def _resample(self, idx: int | None) -> int:
+        import llama_cpp
+        from llama_cpp._internals import LlamaTokenDataArray
+
+        n_vocab = self.llm.n_vocab()
+        ridx = idx - self.llm.n_tokens if idx is not None else -1
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.llm._ctx.ctx, ridx), shape=(n_vocab,))
+        if self.all is None:
+            self.all = LlamaTokenDataArray(n_vocab=n_vocab)
+        self.all.copy_logits(logits)
+        self.all.candidates.selected = 0
+        llama_cpp.llama_sampler_apply(self.smpl, ctypes.byref(self.all.candidates))
+        allowed = np.array(self.all.candidates_data.logit[: self.all.candidates.size], dtype=np.float64)
+        ids = np.array(self.all.candidates_data.id[: self.all.candidates.size])
+        finite = np.isfinite(allowed)
+        if not finite.any():
+            raise InvalidReplyError("the grammar allows no token here", hint="simplify the response format")
+        allowed, ids = allowed[finite], ids[finite]
+        if self.temperature <= 0:
+            return int(ids[int(allowed.argmax())])
+        z = (allowed - allowed.max()) / self.temperature
+        p = np.exp(z) / np.exp(z).sum()
+        return int(self.rng.choice(ids, p=p))
+
+    def close(self) -> None:
+        """Free the grammar sampler."""
+        import llama_cpp
+
+        if self.smpl:
+            llama_cpp.llama_sampler_free(self.smpl)
+            self.smpl = None
 
 
 class _LogprobRecorder:
-    """Sees the full logits of every sampling step; the token chosen at step k is the input at step k+1."""
+    """The log-probability of every sampled token, and its ``top`` most likely alternatives.
 
-    def __init__(self, n_prompt: int) -> None:
-        self.n_prompt = n_prompt
-        self.steps: list[tuple[float, np.ndarray]] = []
-        self.chosen: list[int] = []
+    llama.cpp calls the logits processor with the full logits of each step before it samples, and the model's
+    ``sample`` (wrapped in ``LlamaModel``) hands over the token it chose; each step's logits are kept only until
+    then, so memory stays one vocabulary's worth. A token's log-probability is its logit minus the log-sum-exp of
+    that step's logits (the model's own distribution, before temperature, penalties and grammar)."""
+
+    def __init__(self, llm: Any, top: int) -> None:
+        self.llm, self.top = llm, top
+        self.pending: tuple[float, np.ndarray] | None = None
+        self.taken: list[TokenLogprob] = []
+        self._bytes = 0  # bytes of the tokens taken so far
+        self._ends: list[int] = []  # byte offset at which each taken token ends
+        self._drained = 0
 
     def __call__(self, input_ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        n_seen = len(input_ids) - self.n_prompt
-        if n_seen > 0:
-            self.chosen = [int(t) for t in input_ids[self.n_prompt:]]
         peak = float(logits.max())
         lse = peak + float(np.log(np.exp(logits - peak).sum()))
-        self.steps.append((lse, logits.copy()))
+        self.pending = (lse, np.array(logits, copy=True))
         return logits
 
-    def logprobs(self, llm: Any, *, greedy: bool) -> tuple[TokenLogprob, ...]:
-        """Per generated token: its text and log-probability (logit minus log-sum-exp of that step), up to EOS."""
-        out = []
-        for k, (lse, logits) in enumerate(self.steps):
-            if k < len(self.chosen):
-                tok = self.chosen[k]
-            elif greedy:
-                tok = int(logits.argmax())  # the last step is never fed back; greedy picked the argmax
-            else:
-                break
-            if tok == llm.token_eos():
-                break
-            piece = llm.detokenize([tok]).decode("utf-8", errors="replace")
-            out.append(TokenLogprob(piece, float(logits[tok]) - lse))
-        return tuple(out)
+    def take(self, token: int) -> None:
+        """Record the token sampled from the pending step (end-of-generation tokens are not part of the text)."""
+        import llama_cpp
+
+        if self.pending is None or llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token):
+            return
+        lse, logits = self.pending
+        self.pending = None
+        raw = self.llm.detokenize([token])
+        top: tuple[Alternative, ...] = ()
+        if self.top:
+            best = np.argpartition(-logits, self.top)[: self.top]
+            best = best[np.argsort(-logits[best], kind="stable")]
+            top = tuple(self._alternative(int(t), float(logits[t]) - lse) for t in best)
+        self.taken.append(TokenLogprob(raw.decode("utf-8", errors="replace"), float(logits[token]) - lse,
+                                       tuple(raw), top))
+        self._bytes += len(raw)
+        self._ends.append(self._bytes)
+
+    def _alternative(self, token: int, logprob: float) -> Alternative:
+        raw = self.llm.detokenize([token])
+        return Alternative(raw.decode("utf-8", errors="replace"), logprob, tuple(raw))
+
+    def drain(self, emitted_bytes: int) -> tuple[TokenLogprob, ...]:
+        """The taken tokens not handed out yet whose bytes lie within the first ``emitted_bytes`` of the text,
+        so that a stream's chunks carry exactly the tokens of their text, and tokens of a stop string (cut from
+        the text) are never handed out."""
+        end = self._drained
+        while end < len(self._ends) and self._ends[end] <= emitted_bytes:
+            end += 1
+        out = tuple(self.taken[self._drained:end])
+        self._drained = end
+        return out
+
+    def finish(self, text_bytes: int) -> None:
+        """Drop the tokens past the returned text (a stop string cut from it)."""
+        keep = sum(1 for e in self._ends if e <= text_bytes)
+        del self.taken[keep:]
+        del self._ends[keep:]
 
 
 @contextlib.contextmanager

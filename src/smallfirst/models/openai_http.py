@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import from_json, to_json
 
 from smallfirst.errors import ConfigError, ContextOverflowError, SmallfirstError, UpstreamError
-from smallfirst.models.completion import Chunk, Completion, Message, TokenLogprob, Usage
+from smallfirst.models.completion import Alternative, Chunk, Completion, Message, TokenLogprob, ToolCall, Usage
+from smallfirst.models.request_params import ENDPOINT_ONLY, IDENTITY, SAMPLING, STRUCTURE, refuse_unsupported
+from smallfirst.models.structured import check_reply
 from smallfirst.redact import redact, register_secret_env
 
 if TYPE_CHECKING:
@@ -34,10 +36,10 @@ if TYPE_CHECKING:
 
     from smallfirst.config import ModelSpec, Settings
 
-__all__ = ["OpenAIModel", "build", "chat_body", "status_error"]
+__all__ = ["OpenAIModel", "build", "chat_body", "parse_logprobs", "parse_usage", "status_error"]
 
-_PASS_THROUGH = ("max_tokens", "temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty",
-                 "logprobs", "top_logprobs", "response_format", "user")
+#: every request parameter an endpoint receives as it came (models/request_params.py); the rest are refused
+_PASS_THROUGH = SAMPLING | IDENTITY | STRUCTURE | ENDPOINT_ONLY
 _MAX_BACKOFF_S = 8.0
 
 
@@ -54,6 +56,34 @@ def chat_body(model: str, messages: Sequence[Message], params: dict[str, Any], s
     return body
 
 
+def parse_usage(usage: dict[str, Any] | None) -> Usage:
+    """OpenAI's usage object as a Usage, details included: ``prompt_tokens_details`` (``cached_tokens``,
+    ``audio_tokens``), ``completion_tokens_details`` (``reasoning_tokens``, ``audio_tokens``), and a cache write
+    as Anthropic-compatible endpoints report it (``cache_creation_input_tokens``). Missing counts are 0."""
+    u = usage or {}
+    prompt = u.get("prompt_tokens_details") or {}
+    completion = u.get("completion_tokens_details") or {}
+    return Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0),
+                 cached_tokens=int(prompt.get("cached_tokens") or 0),
+                 cache_write_tokens=int(u.get("cache_creation_input_tokens") or prompt.get("cache_write_tokens") or 0),
+                 reasoning_tokens=int(completion.get("reasoning_tokens") or 0),
+                 audio_prompt_tokens=int(prompt.get("audio_tokens") or 0),
+                 audio_completion_tokens=int(completion.get("audio_tokens") or 0))
+
+
+def parse_logprobs(logprobs: dict[str, Any] | None, top: bool) -> tuple[TokenLogprob, ...] | None:
+    """A choice's ``logprobs.content`` as TokenLogprobs (with the top alternatives when ``top``), or None."""
+    content = (logprobs or {}).get("content")
+    if not content:
+        return None
+    return tuple(
+        TokenLogprob(t["token"], float(t["logprob"]), tuple(t["bytes"]) if t.get("bytes") is not None else None,
+                     tuple(Alternative(a["token"], float(a["logprob"]),
+                                       tuple(a["bytes"]) if a.get("bytes") is not None else None)
+                           for a in t.get("top_logprobs") or ()) if top else ())
+        for t in content)
+
+
 def status_error(where: str, spec: ModelSpec, upstream_model: str, status: int, message: str,
                  retry_after: str | None) -> UpstreamError | ContextOverflowError:
     """An upstream's HTTP error status as the error smallfirst raises: retryable or not, with a hint, the
@@ -67,6 +97,11 @@ def status_error(where: str, spec: ModelSpec, upstream_model: str, status: int, 
              404: f"the endpoint has no model {upstream_model!r}",
              429: "the endpoint is rate-limiting; slow down or add a fallback",
              500: "the endpoint failed; retry later or add a fallback"}
+    if status in (400, 422):
+        error = UpstreamError(f"{where} refused the request (HTTP {status}): {detail}", upstream_status=status,
+                              hint="the endpoint does not accept a field of this request; see its message")
+        error.status, error.kind, error.code = 400, "invalid_request_error", "upstream_rejected"
+        return error
     seconds = None
     if retry_after:
         try:
@@ -126,9 +161,11 @@ class OpenAIModel:
         return session
 
     async def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
-        """One chat completion. Raises UpstreamError (retryable or not), ContextOverflowError, ConfigError."""
+        """One chat completion. Raises UpstreamError (retryable or not), ContextOverflowError, ConfigError,
+        InvalidReplyError (a reply that fails the requested format)."""
         import aiohttp
 
+        refuse_unsupported(self.name, params, _PASS_THROUGH)
         payload = to_json(chat_body(self.upstream_model, messages, params, False))
         start = time.perf_counter()
         resp = await self._send(payload)
@@ -142,29 +179,37 @@ class OpenAIModel:
         try:
             data = from_json(raw)
             choice = data["choices"][0]
-            usage = data.get("usage") or {}
-            logprobs = None
-            if (choice.get("logprobs") or {}).get("content"):
-                logprobs = tuple(TokenLogprob(t["token"], t["logprob"]) for t in choice["logprobs"]["content"])
-            return Completion(model=self.name, text=(choice.get("message") or {}).get("content") or "",
-                              finish_reason=choice.get("finish_reason") or "stop",
-                              usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
-                              wall_seconds=wall, ttft_seconds=wall, logprobs=logprobs, kind="api")
+            message = choice.get("message") or {}
+            completion = Completion(
+                model=self.name, text=message.get("content") or "", finish_reason=choice.get("finish_reason") or "stop",
+                usage=parse_usage(data.get("usage")), wall_seconds=wall, ttft_seconds=wall,
+                logprobs=parse_logprobs(choice.get("logprobs"), bool(params.get("top_logprobs"))), kind="api",
+                tool_calls=tuple(ToolCall(c.get("id") or "", c["function"]["name"],
+                                          c["function"].get("arguments") or "")
+                                 for c in message.get("tool_calls") or ()))
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise UpstreamError(f"{self.where} sent a malformed response ({type(exc).__name__})") from None
+        if not completion.tool_calls:
+            check_reply(completion.text, params, completion.finish_reason)
+        return completion
 
     async def stream(self, messages: Sequence[Message], **params: Any) -> AsyncIterator[Chunk]:
-        """Text chunks as the endpoint sends them, then the chunk holding the Completion. Servers that send no
-        usage (they ignore ``stream_options``) get one completion token per content chunk."""
+        """Text chunks as the endpoint sends them (with their tokens' log-probabilities), then the chunk holding
+        the Completion; tool calls arrive in pieces and are assembled into it. Servers that send no usage (they
+        ignore ``stream_options``) get one completion token per content chunk."""
         import aiohttp
 
+        refuse_unsupported(self.name, params, _PASS_THROUGH)
         payload = to_json(chat_body(self.upstream_model, messages, params, True))
         start = time.perf_counter()
         resp = await self._send(payload)
         parts: list[str] = []
+        logprobs: list[TokenLogprob] = []
+        calls: dict[int, dict[str, Any]] = {}
         ttft: float | None = None
         finish, usage = "stop", None
         finished = False
+        top = bool(params.get("top_logprobs"))
         try:
             async for raw in resp.content:
                 line = raw.decode("utf-8").strip()
@@ -178,17 +223,26 @@ class OpenAIModel:
                 if event.get("error"):
                     raise UpstreamError(f"{self.where} failed mid-stream: {redact(str(event['error']))}")
                 if event.get("usage"):
-                    usage = Usage(event["usage"].get("prompt_tokens", 0), event["usage"].get("completion_tokens", 0))
+                    usage = parse_usage(event["usage"])
                 for choice in event.get("choices") or ():
                     finish = choice.get("finish_reason") or finish
-                    piece = (choice.get("delta") or {}).get("content") or ""
-                    if piece:
+                    delta = choice.get("delta") or {}
+                    for call in delta.get("tool_calls") or ():
+                        slot = calls.setdefault(int(call.get("index", 0)), {"id": "", "name": "", "arguments": []})
+                        slot["id"] = call.get("id") or slot["id"]
+                        fn = call.get("function") or {}
+                        slot["name"] = fn.get("name") or slot["name"]
+                        slot["arguments"].append(fn.get("arguments") or "")
+                    piece = delta.get("content") or ""
+                    tokens = parse_logprobs(choice.get("logprobs"), top) or ()
+                    logprobs.extend(tokens)
+                    if piece or tokens:
                         ttft = ttft if ttft is not None else time.perf_counter() - start
                         parts.append(piece)
-                        yield Chunk(piece)
+                        yield Chunk(piece, logprobs=tokens)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise UpstreamError(f"{self.where} broke off its stream ({type(exc).__name__})") from None
-        except ValueError:
+        except (ValueError, KeyError, TypeError):
             raise UpstreamError(f"{self.where} sent a malformed stream event") from None
         finally:
             # Closing (not releasing) an unfinished stream drops the connection, which is how the upstream
@@ -198,10 +252,26 @@ class OpenAIModel:
             else:
                 resp.close()
         wall = time.perf_counter() - start
-        completion = Completion(model=self.name, text="".join(parts), finish_reason=finish,
-                                usage=usage or Usage(0, len(parts)), wall_seconds=wall,
-                                ttft_seconds=ttft if ttft is not None else wall, kind="api")
+        text = "".join(parts)
+        tool_calls = tuple(ToolCall(c["id"], c["name"], "".join(c["arguments"])) for _, c in sorted(calls.items()))
+        if not tool_calls:
+            check_reply(text, params, finish)
+        completion = Completion(model=self.name, text=text, finish_reason=finish,
+                                usage=usage or Usage(0, sum(1 for p in parts if p)), wall_seconds=wall,
+                                ttft_seconds=ttft if ttft is not None else wall,
+                                logprobs=tuple(logprobs) if params.get("logprobs") else None, kind="api",
+                                tool_calls=tool_calls)
         yield Chunk("", finish_reason=finish, completion=completion)
+
+    def estimate_usage(self, messages: Sequence[Message], text: str, params: dict[str, Any]) -> Usage:
+        """The usage of a stream the client left before the endpoint reported it: tokens of the messages and of
+        ``text`` in OpenAI's cl100k_base encoding (``bpe-openai``), plus 3 per message as OpenAI's chat format
+        adds. An estimate, since the endpoint's own tokenizer may differ."""
+        import bpe_openai
+
+        enc = bpe_openai.get_encoding("cl100k_base")
+        prompt = sum(len(enc.encode(str(m.get("content") or ""))) + 3 for m in messages)
+        return Usage(prompt, len(enc.encode(text)))
 
     async def _send(self, payload: bytes) -> aiohttp.ClientResponse:
         """POST the request, retrying what may succeed later; returns a response with a status below 400

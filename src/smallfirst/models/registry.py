@@ -7,10 +7,15 @@ Third-party packages register through the ``smallfirst.backends`` entry-point gr
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata as md
+import logging
+import os
 import threading
-from collections.abc import Callable
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,20 +84,49 @@ def registered_tiers(settings: Settings) -> dict[str, ModelSpec]:
     return out
 
 
-def resolve(name: str, settings: Settings) -> ModelSpec:
+def resolve(name: str, settings: Settings, *, allow_paths: bool = True) -> ModelSpec:
     """The spec of model ``name``: a configured model, a registered tier, a catalogue entry, or (from the CLI and
-    config) a path to a ``.gguf`` file. Raises UnknownModelError naming the known models."""
+    config, ``allow_paths``) a path to a ``.gguf`` file. The gateway passes ``allow_paths=False``: a request names
+    models, never files on the server's disk. Raises UnknownModelError naming the known models."""
     from smallfirst.config import ModelSpec
 
     known = specs(settings)
     if name in known:
         return known[name]
-    if name.endswith(".gguf"):
+    if allow_paths and name.endswith(".gguf"):
         if not Path(name).expanduser().exists():
             raise UnknownModelError(f"model file {name} does not exist", hint="give the path of a local .gguf file")
-        return ModelSpec(backend="gguf", path=name)
-    raise UnknownModelError(f"unknown model {name!r}",
-                            hint=f"known: {', '.join(known)}; run `smallfirst models` or pass a .gguf path")
+        return ModelSpec(backend="gguf", path=canonical_path(name))
+    hint = f"known: {', '.join(known)}; run `smallfirst models`"
+    raise UnknownModelError(f"unknown model {name!r}", hint=hint + ("" if not allow_paths else " or pass a .gguf path"))
+
+
+def canonical_path(name: str) -> str:
+    """A ``.gguf`` path as one spelling (absolute, symlinks and ``..`` resolved), so that one file is one model."""
+    return str(Path(name).expanduser().resolve())
+
+
+def model_file(spec: ModelSpec, settings: Settings) -> Path | None:
+    """The local file a spec loads (a GGUF path, or a catalogue model's cached file), or None for an endpoint or
+    a backend without one."""
+    if spec.backend != "gguf":
+        return None
+    if spec.path:
+        return Path(spec.path).expanduser().resolve()
+    from smallfirst.models import catalog, files
+
+    entry = catalog.CATALOG.get(spec.catalog or "")
+    return files.cached_path(entry, settings.cache_dir).resolve() if entry is not None else None
+
+
+def servable(name: str, spec: ModelSpec, settings: Settings) -> bool:
+    """Whether a request for ``name`` can be answered here without a pull: endpoints and tiers are assumed so,
+    a GGUF model when its file is on disk."""
+    path = model_file(spec, settings)
+    return path is None or path.exists()
+
+
+log = logging.getLogger("smallfirst.models")
 
 
 def build(name: str, settings: Settings) -> Model | BlockingModel:
@@ -106,6 +140,11 @@ class ModelPool:
     """Loaded models by name, built once and shared (loading a GGUF costs seconds and hundreds of MB), each
     served through the async Model contract: blocking backends on worker threads of their own.
 
+    One file is loaded once, whatever the names that point at it. Loaded files are bounded by ``max_bytes``
+    (``server.max_model_bytes``, default half the machine's memory): beyond it, the least recently used model
+    that no request is using is freed. A load is logged as its own event (``smallfirst.models`` logger, and
+    ``load_observers`` with the name and seconds), never as part of a request.
+
     ``wrap`` is applied to each model once built and made async, e.g. to memoise or instrument it."""
 
     def __init__(self, settings: Settings, wrap: Callable[[Model], Model] | None = None) -> None:
@@ -115,25 +154,50 @@ class ModelPool:
         self.settings = settings
         self.wrap = wrap
         self.workers = Workers(s.workers_per_model, s.queue_size, s.overload_retry_after_s)
-        self._models: dict[str, Model] = {}
+        self.max_bytes = s.max_model_bytes or _half_memory()
+        self.load_observers: list[Callable[[str, float], None]] = []
+        self._models: OrderedDict[str, Model] = OrderedDict()
         self._backends: dict[str, Model | BlockingModel] = {}
-        self._lock = threading.Lock()
+        self._files: dict[str, str] = {}  # name -> the file it loaded (canonical path)
+        self._sizes: dict[str, int] = {}  # file -> bytes
+        self._in_use: dict[str, int] = {}
+        self._lock = threading.RLock()
 
     def get(self, name: str) -> Model:
         """The async model for ``name``, built on first use (which may take seconds: from async code, prefer
         :meth:`aget`)."""
         with self._lock:
             model = self._models.get(name)
-            if model is None:
-                from smallfirst.models.model import is_async
-                from smallfirst.models.threads import Threaded
+            if model is not None:
+                self._models.move_to_end(name)
+                return model
+            from smallfirst.models.model import is_async
+            from smallfirst.models.threads import Threaded
 
-                backend = build(name, self.settings)
-                model = backend if is_async(backend) else Threaded(backend, self.workers)  # type: ignore[arg-type]
-                if self.wrap is not None:
-                    model = self.wrap(model)
-                self._backends[name] = backend
-                self._models[name] = model
+            spec = resolve(name, self.settings)
+            path = model_file(spec, self.settings)
+            key = str(path) if path is not None else None
+            shared = next((n for n, f in self._files.items() if key is not None and f == key), None)
+            start = time.perf_counter()
+            backend = self._backends[shared] if shared is not None else _factory(spec.backend)(name, spec,
+                                                                                                 self.settings)
+            seconds = time.perf_counter() - start
+            if is_async(backend):
+                model = backend  # type: ignore[assignment]
+            else:
+                model = Threaded(backend, self.workers, name=name)  # type: ignore[arg-type]
+            if self.wrap is not None:
+                model = self.wrap(model)
+            self._backends[name] = backend
+            self._models[name] = model
+            if key is not None:
+                self._files[name] = key
+                self._sizes.setdefault(key, path.stat().st_size if path is not None and path.exists() else 0)
+            if shared is None:
+                log.info("loaded model %s in %.2f s", name, seconds)
+                for observe in self.load_observers:
+                    observe(name, seconds)
+            self._evict(keep=name)
             return model
 
     async def aget(self, name: str) -> Model:
@@ -145,13 +209,44 @@ class ModelPool:
 
         return await asyncio.to_thread(self.get, name)
 
+    @contextlib.asynccontextmanager
+    async def using(self, name: str) -> AsyncIterator[Model]:
+        """The model for ``name``, kept loaded (never evicted) until the block ends."""
+        with self._lock:
+            self._in_use[name] = self._in_use.get(name, 0) + 1
+        try:
+            yield await self.aget(name)
+        finally:
+            with self._lock:
+                self._in_use[name] -= 1
+
+    def _evict(self, keep: str) -> None:
+        """Free least recently used idle models while the loaded files exceed ``max_bytes``."""
+        def loaded_bytes() -> int:
+            return sum(self._sizes[f] for f in set(self._files.values()))
+
+        for name in list(self._models):
+            if loaded_bytes() <= self.max_bytes:
+                return
+            if name == keep or self._in_use.get(name, 0) or name not in self._files:
+                continue
+            backend = self._backends.pop(name)
+            del self._models[name]
+            file = self._files.pop(name)
+            if file not in self._files.values():  # no other name shares the file
+                del self._sizes[file]
+                close = getattr(backend, "close", None)
+                if close is not None:
+                    close()
+                log.info("freed model %s (over server.max_model_bytes)", name)
+
     def backend(self, name: str) -> Model | BlockingModel:
         """The backend object behind ``name`` (a LlamaModel, a ClassifierModel...), without the pool's wrappers."""
         self.get(name)
         return self._backends[name]
 
     def loaded(self) -> list[str]:
-        """Names of the models built so far."""
+        """Names of the models loaded now."""
         return list(self._models)
 
     async def aclose_sessions(self) -> None:
@@ -167,11 +262,20 @@ class ModelPool:
         """Free every in-process backend and stop the worker threads. Endpoint sessions are closed by their
         event loop (``Service.close``)."""
         with self._lock:
-            backends = list(self._backends.values())
+            backends = list({id(b): b for b in self._backends.values()}.values())
             self._models.clear()
             self._backends.clear()
+            self._files.clear()
+            self._sizes.clear()
         self.workers.close()
         for backend in backends:
             close = getattr(backend, "close", None)
             if close is not None:
                 close()
+
+
+def _half_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError):
+        return 8 << 30

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from smallfirst.errors import OverloadedError, UpstreamError
-from smallfirst.models.completion import Chunk, Completion, Message
+from smallfirst.models.completion import Chunk, Completion, Message, Usage
 from smallfirst.models.model import BlockingModel
 
 __all__ = ["Threaded", "Workers"]
@@ -85,11 +86,13 @@ class Workers:
 
 
 class Threaded:
-    """A :class:`BlockingModel` as an async :class:`~smallfirst.models.model.Model`. ``inner`` is the backend."""
+    """A :class:`BlockingModel` as an async :class:`~smallfirst.models.model.Model`. ``inner`` is the backend;
+    ``name`` (default the backend's) is the model name its completions carry: one loaded file may serve several
+    configured names."""
 
-    def __init__(self, inner: BlockingModel, workers: Workers) -> None:
+    def __init__(self, inner: BlockingModel, workers: Workers, name: str | None = None) -> None:
         self.inner, self.workers = inner, workers
-        self.name, self.kind, self.context_length = inner.name, inner.kind, inner.context_length
+        self.name, self.kind, self.context_length = name or inner.name, inner.kind, inner.context_length
 
     async def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
         """The backend's streamed generation, collected: a cancelled caller stops it between tokens."""
@@ -128,6 +131,7 @@ class Threaded:
                 _put(_END)
 
         self.workers.submit(self.name, _work)
+        renamed = self.name != self.inner.name
         try:
             while True:
                 item = await queue.get()
@@ -135,9 +139,17 @@ class Threaded:
                     return
                 if isinstance(item, _Failed):
                     raise item.exc
+                if renamed and item.completion is not None:
+                    item = dataclasses.replace(item, completion=dataclasses.replace(item.completion, model=self.name))
                 yield item
         finally:
             cancelled.set()
+
+    def estimate_usage(self, messages: Sequence[Message], text: str, params: dict[str, Any]) -> Usage:
+        """The backend's usage of a generation stopped after ``text`` (its ``estimate_usage``, when it has one;
+        else nothing is known and nothing is charged)."""
+        estimate = getattr(self.inner, "estimate_usage", None)
+        return estimate(messages, text, params) if estimate is not None else Usage(0, 0)
 
     async def aclose(self) -> None:
         """Free the backend (its weights, its context)."""

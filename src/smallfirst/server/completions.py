@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from decimal import Decimal
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi.exceptions import RequestValidationError
@@ -20,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 from starlette.types import Receive, Scope, Send
 
-from smallfirst.errors import SmallfirstError
-from smallfirst.models.completion import Completion
+from smallfirst.errors import HeaderError, SmallfirstError
+from smallfirst.models.completion import Completion, TokenLogprob
 from smallfirst.server import telemetry
 from smallfirst.server.auth import Admission
 from smallfirst.server.error_responses import error_response, response_for
@@ -32,10 +31,7 @@ from smallfirst.server.wire import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
-    ChunkChoice,
-    CompletionChoice,
     CompletionRequest,
-    Delta,
     ErrorResponse,
     TextCompletion,
 )
@@ -48,14 +44,15 @@ Kind = Literal["chat", "text"]
 Body = ChatCompletionRequest | CompletionRequest
 
 _ERRORS = {
-    400: "Malformed JSON, wrong types or out-of-range parameters",
     401: "Missing or unknown API key",
     403: "Model not allowed for this key",
     404: "Unknown model",
-    413: "Body over the limit, or prompt over the model's context",
+    400: "Malformed JSON, unknown fields, wrong types, out-of-range or unsupported parameters, a prompt over the "
+    "model's context (code context_length_exceeded)",
+    413: "Body over the limit",
     429: "Budget spent or rate limit hit; see Retry-After",
-    502: "Every upstream failed",
-    503: "The local model's queue is full; see Retry-After",
+    502: "Every upstream failed, or the model's reply failed the requested format",
+    503: "The local model's queue is full (see Retry-After), or the model cannot be loaded here",
 }
 #: the headers a completion reads, by their ASGI (lower-case) names
 _HEADERS = {
@@ -86,6 +83,29 @@ OPENAPI_MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization
     *((model, "serialization") for spec in _SPECS.values() for model in spec[2:4]),
     (ErrorResponse, "serialization"),
 ]
+
+
+#: the widest value of each filing header, as the request log stores it
+_HEADER_WIDTHS = {b"x-smallfirst-task": 100, b"x-smallfirst-tag": 100}
+
+
+def _header(name: bytes, value: bytes) -> str:
+    """A header's value as text: UTF-8 (as clients send non-ASCII values), and for the headers that are filed in
+    the log, no wider than their column and free of control characters. Raises HeaderError (400) otherwise."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HeaderError(f"the {name.decode('latin-1')} header is not UTF-8", param=name.decode("latin-1"),
+                          hint="send header values as UTF-8") from None
+    width = _HEADER_WIDTHS.get(name)
+    if width is not None:
+        if len(text) > width:
+            raise HeaderError(f"the {name.decode()} header is {len(text)} characters; at most {width} are kept",
+                              param=name.decode(), hint=f"shorten it to {width} characters")
+        if any(ord(ch) < 32 for ch in text):
+            raise HeaderError(f"the {name.decode()} header holds control characters", param=name.decode(),
+                              hint="send printable text")
+    return text
 
 
 def _ref(model: type[BaseModel]) -> dict[str, Any]:
@@ -141,7 +161,7 @@ class CompletionRoute:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             response: Response = error_response(405, f"{scope['path']} takes POST only")
-            response.headers["allow"] = "POST"
+            response.headers["allow"] = "OPTIONS, POST"
         else:
             try:
                 response = await self._answer(scope, receive)
@@ -155,7 +175,7 @@ class CompletionRoute:
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             if name in _HEADERS:
-                headers[_HEADERS[name]] = value.decode("latin-1")
+                headers[_HEADERS[name]] = _header(name, value)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise too_large(scope["path"], int(declared), self.max_bytes, self.gw.refused)
@@ -182,9 +202,51 @@ class CompletionRoute:
                 return b"".join(chunks)
 
 
-def _usage(c: Completion) -> dict[str, int]:
+def _usage(c: Completion) -> dict[str, Any]:
     u = c.usage
-    return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens}
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_tokens, "audio_tokens": u.audio_prompt_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens,
+                                      "audio_tokens": u.audio_completion_tokens},
+    }
+
+
+def _token(t: TokenLogprob) -> dict[str, Any]:
+    return {
+        "token": t.token,
+        "logprob": t.logprob,
+        "bytes": list(t.bytes) if t.bytes is not None else list(t.token.encode("utf-8")),
+        "top_logprobs": [
+            {"token": a.token, "logprob": a.logprob,
+             "bytes": list(a.bytes) if a.bytes is not None else list(a.token.encode("utf-8"))}
+            for a in t.top
+        ],
+    }
+
+
+def _chat_logprobs(tokens: Sequence[TokenLogprob] | None) -> dict[str, Any]:
+    return {"content": [_token(t) for t in tokens or ()], "refusal": None}
+
+
+def _legacy_logprobs(tokens: Sequence[TokenLogprob] | None, offset: int) -> dict[str, Any]:
+    """The completions API's shape: parallel lists of tokens, log-probabilities, top alternatives (a token ->
+    log-probability map each) and each token's character offset into the returned text."""
+    out: dict[str, Any] = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+    for t in tokens or ():
+        out["tokens"].append(t.token)
+        out["token_logprobs"].append(t.logprob)
+        out["top_logprobs"].append({a.token: a.logprob for a in t.top})
+        out["text_offset"].append(offset)
+        offset += len(t.token)
+    return out
+
+
+def _tool_calls(c: Completion) -> list[dict[str, Any]]:
+    return [{"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}}
+            for t in c.tool_calls]
 
 
 # The non-streaming bodies are plain dicts written to JSON by pydantic-core in one call: building them as
@@ -194,15 +256,10 @@ def _usage(c: Completion) -> dict[str, int]:
 
 def _chat_body(answer: Answer, info: dict[str, Any], want_logprobs: bool) -> dict[str, Any]:
     c = answer.completion
-    logprobs = None
-    if want_logprobs and c.logprobs is not None:
-        logprobs = {
-            "content": [
-                {"token": t.token, "logprob": t.logprob, "bytes": list(t.token.encode("utf-8")), "top_logprobs": []}
-                for t in c.logprobs
-            ],
-            "refusal": None,
-        }
+    message: dict[str, Any] = {"role": "assistant", "content": c.text if c.text or not c.tool_calls else None,
+                               "refusal": None}
+    if c.tool_calls:
+        message["tool_calls"] = _tool_calls(c)
     return {
         "id": f"chatcmpl-{answer.request_id}",
         "object": "chat.completion",
@@ -211,9 +268,9 @@ def _chat_body(answer: Answer, info: dict[str, Any], want_logprobs: bool) -> dic
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": c.text, "refusal": None},
+                "message": message,
                 "finish_reason": c.finish_reason,
-                "logprobs": logprobs,
+                "logprobs": _chat_logprobs(c.logprobs) if want_logprobs else None,
             }
         ],
         "usage": _usage(c),
@@ -222,49 +279,52 @@ def _chat_body(answer: Answer, info: dict[str, Any], want_logprobs: bool) -> dic
     }
 
 
-def _text_body(answer: Answer, info: dict[str, Any]) -> dict[str, Any]:
+def _text_body(answer: Answer, info: dict[str, Any], body: CompletionRequest) -> dict[str, Any]:
     c = answer.completion
+    prefix = body.prompt_text if body.echo else ""
     return {
         "id": f"cmpl-{answer.request_id}",
         "object": "text_completion",
         "created": int(time.time()),
         "model": c.model,
-        "choices": [{"text": c.text, "index": 0, "logprobs": None, "finish_reason": c.finish_reason}],
+        "choices": [{"text": prefix + c.text, "index": 0, "finish_reason": c.finish_reason,
+                     "logprobs": _legacy_logprobs(c.logprobs, len(prefix)) if body.logprobs is not None else None}],
         "usage": _usage(c),
         "system_fingerprint": None,
         "smallfirst": info,
     }
 
 
+def _context(headers: dict[str, str], admission: Admission, request_id: str) -> RequestContext:
+    return RequestContext(source="gateway", key_id=admission.key_id, task=headers.get("task"),
+                          tag=headers.get("tag"), request_id=request_id)
+
+
 async def _handle(
     gw: Gateway, path: str, headers: dict[str, str], receive: Receive, body: Body, kind: Kind
 ) -> Response:
+    request_id = str(uuid.uuid4())
     try:
         messages = body.to_messages()
         params = body.params()
-        admission = await gw.gate.admit(headers.get("authorization"), body.model, messages, params)
+        admission = await gw.gate.admit(headers.get("authorization"), body.model, messages, params, request_id)
     except SmallfirstError as exc:
         gw.refused(path, exc.status, str(exc), requested=body.model)
         raise
-    ctx = RequestContext(
-        source="gateway", key_id=admission.key_id, task=headers.get("task"), tag=headers.get("tag")
-    )
+    ctx = _context(headers, admission, request_id)
     if body.stream:
-        return await _stream(gw, body, messages, params, ctx, admission, kind)
+        return await _stream(gw, body, messages, params, ctx, kind)
     with telemetry.span("chat" if kind == "chat" else "text_completion", body.model) as span:
         try:
             answer = await until_disconnect(receive, gw.service.aanswer(messages, body.model, ctx=ctx, **params))
         except ClientGone:
-            gw.gate.settle_soon(admission, Decimal(0))
             return Response(status_code=499)
-        except BaseException:
-            gw.gate.settle_soon(admission, Decimal(0))
-            raise
-        gw.gate.settle_soon(admission, answer.cost.amount)
         telemetry.record(span, answer)
     info = route_info(answer)
     payload = (
-        _chat_body(answer, info, bool(params.get("logprobs"))) if kind == "chat" else _text_body(answer, info)
+        _chat_body(answer, info, bool(params.get("logprobs")))
+        if kind == "chat"
+        else _text_body(answer, info, body)  # type: ignore[arg-type]
     )
     return Response(to_json(payload), media_type="application/json", headers=route_headers(info))
 
@@ -275,81 +335,63 @@ async def _stream(
     messages: Any,
     params: dict[str, Any],
     ctx: RequestContext,
-    admission: Admission,
     kind: Kind,
 ) -> Response:
     agen = gw.service.astream(messages, body.model, ctx=ctx, **params)
     try:
-        # The first item is awaited before answering, so routing errors (404, 413, ...) keep their status.
+        # The first item is awaited before answering, so routing errors (404, 400, ...) keep their status.
         first = await agen.__anext__()
     except BaseException:
         await agen.aclose()
-        gw.gate.settle_soon(admission, Decimal(0))
         raise
-    rid = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{uuid.uuid4()}"
+    rid = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{ctx.request_id}"
     created = int(time.time())
+    model = first.model if isinstance(first, Answer) else (first.model or body.model)
+    want_logprobs = bool(params.get("logprobs"))
+    echo = body.prompt_text if kind == "text" and body.echo else ""  # type: ignore[union-attr]
+    offset = [len(echo)]
 
-    def chunk(
-        text: str | None,
-        *,
-        model: str,
-        finish: str | None = None,
-        role: bool = False,
-        info: dict[str, Any] | None = None,
-    ) -> bytes:
+    def chunk(choice: dict[str, Any], **extra: Any) -> bytes:
+        obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
+        return event({"id": rid, "object": obj, "created": created, "model": model, "system_fingerprint": None,
+                      "choices": [choice], **extra})
+
+    def piece(text: str, tokens: Sequence[TokenLogprob]) -> bytes:
         if kind == "chat":
-            delta = Delta(role="assistant" if role else None, content=text)
-            return event(
-                ChatCompletionChunk(
-                    id=rid,
-                    created=created,
-                    model=model,
-                    smallfirst=info,
-                    choices=[ChunkChoice(delta=delta, finish_reason=finish)],
-                )
-            )
-        return event(
-            TextCompletion(
-                id=rid,
-                created=created,
-                model=model,
-                smallfirst=info,
-                choices=[CompletionChoice(text=text or "", finish_reason=finish)],
-            )
-        )
+            return chunk({"index": 0, "delta": {"content": text}, "finish_reason": None,
+                          "logprobs": _chat_logprobs(tokens) if want_logprobs else None})
+        logprobs = None
+        if want_logprobs:
+            logprobs = _legacy_logprobs(tokens, offset[0])
+            offset[0] += sum(len(t.token) for t in tokens)
+        return chunk({"index": 0, "text": text, "finish_reason": None, "logprobs": logprobs})
 
     async def events() -> AsyncIterator[bytes]:
-        cost = Decimal(0)
         item: Any = first
         try:
             if kind == "chat":
-                yield chunk("", model=body.model, role=True)
+                yield chunk({"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None,
+                             "logprobs": None})
+            elif echo:
+                yield chunk({"index": 0, "text": echo, "finish_reason": None, "logprobs": None})
             while True:
                 if isinstance(item, Answer):
-                    info = route_info(item)
-                    yield chunk(
-                        None if kind == "chat" else "",
-                        model=item.model,
-                        finish=item.completion.finish_reason,
-                        info=info,
-                    )
+                    c = item.completion
+                    if kind == "chat" and c.tool_calls:
+                        calls = [{"index": i, **call} for i, call in enumerate(_tool_calls(c))]
+                        yield chunk({"index": 0, "delta": {"tool_calls": calls}, "finish_reason": None,
+                                     "logprobs": None})
+                    final = {"index": 0, "finish_reason": c.finish_reason, "logprobs": None}
+                    final.update({"delta": {}} if kind == "chat" else {"text": ""})
+                    yield chunk(final, smallfirst=route_info(item))
                     if body.include_usage:
-                        usage = _usage(item.completion)
-                        final: ChatCompletionChunk | TextCompletion = (
-                            ChatCompletionChunk(
-                                id=rid, created=created, model=item.model, choices=[], usage=usage
-                            )
-                            if kind == "chat"
-                            else TextCompletion(
-                                id=rid, created=created, model=item.model, choices=[], usage=usage
-                            )
-                        )
-                        yield event(final)
+                        yield event({"id": rid, "object": "chat.completion.chunk" if kind == "chat"
+                                     else "text_completion", "created": created, "model": model,
+                                     "system_fingerprint": None, "choices": [], "usage": _usage(c)})
                     yield DONE
-                    cost = item.cost.amount
                     return
-                if item.text:
-                    yield chunk(item.text, model=body.model)
+                if item.text or item.logprobs:
+                    yield piece(item.text, item.logprobs)
                 item = await agen.__anext__()
         except SmallfirstError as exc:
             # Headers are gone already; OpenAI clients raise on an error event in the stream.
@@ -358,7 +400,6 @@ async def _stream(
             )
         finally:
             await agen.aclose()
-            gw.gate.settle_soon(admission, cost)
 
     return SSEResponse(events(), headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 

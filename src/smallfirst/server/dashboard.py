@@ -23,6 +23,8 @@ def _usd(x: object) -> str:
 
 
 def render(rows: list[RequestRecord], totals: Totals, *, auth: str) -> str:
+    """The dashboard page as HTML: the totals' cards (requests, failures, tokens, cost, baseline, saving in USD)
+    and the recent ``rows``; ``auth`` ("open" or "keys") is shown in its header."""
     pct = f"{totals.saving_usd / totals.baseline_usd * 100:.0f}%" if totals.baseline_usd > 0 else "n/a"
     cards = [
         ("requests", f"{totals.requests}"),

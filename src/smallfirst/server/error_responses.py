@@ -41,6 +41,8 @@ def error_response(
     code: str | None = None,
     retry_after: float | None = None,
 ) -> JSONResponse:
+    """OpenAI's error shape with HTTP ``status``: the message redacted of secrets, ``kind`` defaulting to
+    OpenAI's type for the status, and a ``retry-after`` header (whole seconds, at least 1) when given."""
     headers = {"retry-after": str(max(1, math.ceil(retry_after)))} if retry_after is not None else None
     body = {
         "error": {
@@ -54,6 +56,7 @@ def error_response(
 
 
 def from_exception(exc: SmallfirstError) -> JSONResponse:
+    """The OpenAI-shaped answer to ``exc``: its status, message, kind, param, code and retry-after."""
     return error_response(
         exc.status,
         str(exc),
@@ -70,6 +73,10 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
     if first.get("type") == "json_invalid":
         return f"the request body is not valid JSON ({first.get('ctx', {}).get('error', first['msg'])})", None
     param = ".".join(loc) or None
+    if first.get("type") == "extra_forbidden":
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        return (f"unrecognized request argument supplied: {param}; smallfirst refuses what it would not honour "
+                "(docs/openai-fields.md lists every field)" + more), param
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
     return (f"{param}: {first['msg']}" if param else str(first["msg"])) + more, param
 
@@ -95,6 +102,8 @@ def response_for(exc: Exception, path: str, refused: Refusal) -> JSONResponse:
 
 
 def install(app: FastAPI, refused: Refusal) -> None:
+    """Make ``app`` answer every exception with OpenAI's error shape (:func:`response_for`); ``refused`` logs
+    the refusals that never reached the service."""
     async def handler(request: Request, exc: Exception) -> JSONResponse:
         return response_for(exc, request.url.path, refused)
 

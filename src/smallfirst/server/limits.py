@@ -26,6 +26,9 @@ def too_large(path: str, size: int, limit: int, refused: Refusal | None) -> Payl
 
 
 class BodyLimit:
+    """ASGI middleware refusing a request body over ``max_bytes`` with a 413 (logged through ``refused``): at
+    once from its ``Content-Length``, or as soon as a chunked body runs over."""
+
     def __init__(self, app: ASGIApp, max_bytes: int, refused: Refusal | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes

@@ -43,6 +43,9 @@ class _Series:
 
 
 class GatewayMetrics:
+    """The gateway's Prometheus registry: requests by model, route and status; tokens; cost, baseline cost and
+    savings in USD; latency and time to first token in seconds; model loads; local queue depths."""
+
     def __init__(self, queue_depths: Callable[[], dict[str, int]] | None = None) -> None:
         self.registry = CollectorRegistry()
         labels = ["model", "route"]
@@ -72,11 +75,24 @@ class GatewayMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.loads = Histogram(
+            "smallfirst_model_load_seconds",
+            "Loading a model (its own event: never part of a request's latency or cost)",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         if queue_depths is not None:
             r.register(_QueueDepth(queue_depths))
         self._children: dict[tuple[str, str], _Series] = {}
 
+    def observe_load(self, model: str, seconds: float) -> None:
+        """Count one model load that took ``seconds``."""
+        self.loads.labels(model).observe(seconds)
+
     def observe(self, record: RequestRecord) -> None:
+        """Count one logged request: by status, its latency, and when it succeeded its tokens, cost, baseline
+        cost and saving (USD), labelled by model and route."""
         model = record.model or "none"
         route = record.policy or ("direct" if record.model else "refused")
         s = self._series(model, route)
@@ -114,4 +130,5 @@ class GatewayMetrics:
         return series
 
     def render(self) -> bytes:
+        """The metrics in the Prometheus text exposition format 0.0.4."""
         return generate_latest(self.registry)

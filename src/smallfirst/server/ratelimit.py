@@ -17,12 +17,16 @@ _WINDOW_S = 60.0
 
 
 class RateLimiter:
+    """A sliding 60-second window of request times per key id; ``clock`` gives seconds (monotonic)."""
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     def hit(self, key_id: str, per_minute: int) -> None:
+        """Count one request of ``key_id``; raises RateLimitedError (429, retry-after in seconds) when it already
+        made ``per_minute`` in the last 60 seconds."""
         now = self.clock()
         with self._lock:
             hits = self._hits.setdefault(key_id, deque())

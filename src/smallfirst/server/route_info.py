@@ -16,6 +16,8 @@ def _usd(amount: Decimal) -> str:
 
 
 def route_info(answer: Answer) -> dict[str, Any]:
+    """The ``smallfirst`` object of a response: request id, answering model, the routing decision (policy,
+    reason, score, threshold, models tried) and cost, baseline and saving as decimal USD strings."""
     d, c = answer.decision, answer.cost
     return {
         "request_id": answer.request_id,
@@ -40,6 +42,8 @@ def _header_safe(text: str, limit: int = 300) -> str:
 
 
 def route_headers(info: dict[str, Any]) -> dict[str, str]:
+    """The ``x-smallfirst-*`` response headers of a :func:`route_info` dict, made header-safe (ASCII, one line,
+    at most 300 characters); score and threshold only when the policy gave them."""
     headers = {
         "x-smallfirst-request-id": info["request_id"],
         "x-smallfirst-model": _header_safe(info["model"]),

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import anyio
 from pydantic import BaseModel
+from pydantic_core import to_json
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -26,14 +27,16 @@ class ClientGone(Exception):
 
 
 def event(payload: BaseModel | dict[str, Any]) -> bytes:
+    """One server-sent event carrying ``payload`` as compact JSON."""
     if isinstance(payload, BaseModel):
         return b"data: " + payload.model_dump_json().encode() + b"\n\n"
-    import json
-
-    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+    return b"data: " + to_json(payload) + b"\n\n"
 
 
 class SSEResponse(StreamingResponse):
+    """A stream of server-sent events that stops generating as soon as the client disconnects (the generator is
+    cancelled, so a local model frees its worker), instead of writing into a closed socket."""
+
     media_type = "text/event-stream"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

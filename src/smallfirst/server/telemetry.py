@@ -36,6 +36,8 @@ def _tracer() -> Any:
 
 @contextlib.contextmanager
 def span(operation: str, requested: str) -> Iterator[Any]:
+    """An OpenTelemetry client span named ``"{operation} {requested}"`` with the GenAI semantic-convention
+    attributes, or None when no tracer provider is configured (then nothing is recorded)."""
     tracer = _tracer()
     if tracer is None:
         yield None
@@ -48,6 +50,8 @@ def span(operation: str, requested: str) -> Iterator[Any]:
 
 
 def record(s: Any, answer: Any) -> None:
+    """Put ``answer``'s response model, token usage, finish reason, policy, and cost and baseline (USD) on span
+    ``s`` (a no-op for None)."""
     if s is None:
         return
     usage = answer.completion.usage

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from smallfirst.errors import ConfigError, DataError
-from smallfirst.models.completion import Chunk, Completion, Message, TokenLogprob, Usage
+from smallfirst.models.completion import Alternative, Chunk, Completion, Message, TokenLogprob, Usage
+from smallfirst.models.request_params import IDENTITY, SAMPLING, refuse_unsupported
 from smallfirst.specialize.artifact import ArtifactInfo, load_artifact
 from smallfirst.specialize.classifier import TextClassifier
 
@@ -69,8 +70,11 @@ class ClassifierModel:
 
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
         """Classify the last user message: the label as text, one completion token, prompt tokens counted by the
-        encoder's tokenizer, and one logprob (the label's calibrated probability, natural log). Sampling
-        ``params`` are accepted and ignored. Raises DataError when no message has role "user"."""
+        encoder's tokenizer, and one logprob (the label's calibrated probability, natural log; with
+        ``top_logprobs`` the most probable labels). The answer is always the most probable label, so sampling
+        parameters (temperature, top_p, seed, penalties, stop) do not apply; structured output and logit_bias
+        are refused (UnsupportedParameterError). Raises DataError when no message has role "user"."""
+        refuse_unsupported(self.name, params, _HONOURED)
         text = _last_user(messages)
         start = time.perf_counter()
         proba = self.classifier.predict_proba([text])[0]
@@ -84,19 +88,29 @@ class ClassifierModel:
             usage=Usage(prompt_tokens=self._count_tokens(text), completion_tokens=1),
             wall_seconds=wall,
             ttft_seconds=wall,
-            logprobs=(TokenLogprob(label, float(np.log(max(proba[best], 1e-12)))),),
+            logprobs=(TokenLogprob(label, float(np.log(max(proba[best], 1e-12))), top=self._top(proba, params)),),
             kind="local",
         )
+
+    def _top(self, proba: np.ndarray, params: dict[str, Any]) -> tuple[Alternative, ...]:
+        k = int(params.get("top_logprobs") or 0)
+        order = np.argsort(-proba, kind="stable")[:k]
+        return tuple(Alternative(self.classifier.classes[i], float(np.log(max(proba[i], 1e-12)))) for i in order)
 
     def stream(self, messages: Sequence[Message], **params: Any) -> Iterator[Chunk]:
         """The answer of ``complete`` as two chunks: the label, then the finish carrying the completion."""
         c = self.complete(messages, **params)
-        yield Chunk(text=c.text)
+        yield Chunk(text=c.text, logprobs=c.logprobs or ())
         yield Chunk(text="", finish_reason=c.finish_reason, completion=c)
 
     def close(self) -> None:
         """Drop the encoder (its ONNX session); it is loaded again if the model is used after."""
         self.classifier._encoder = None
+
+
+#: what a classifier tier honours (models/request_params.py): a label is one token, so logit_bias and
+#: structured output cannot apply and are refused
+_HONOURED = (SAMPLING - {"logit_bias"}) | IDENTITY | {"prompt_cache_key"}
 
 
 def build(name: str, spec: ModelSpec, settings: Settings) -> ClassifierModel:

@@ -43,13 +43,16 @@ def get_engine(url: str | None = None) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            # hide_parameters: a database error must never print a row's content (prompts, answers) to a log
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                                   hide_parameters=True)
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
                 parsed = parsed.set(drivername="postgresql+psycopg")
             try:
-                engine = create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+                engine = create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                                       hide_parameters=True)
             except ModuleNotFoundError as exc:
                 raise ConfigError(f"the driver for {parsed.drivername} is not installed ({exc.name})",
                                   hint="pip install 'smallfirst[postgres]'") from None

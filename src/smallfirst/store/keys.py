@@ -5,23 +5,29 @@ a fast hash is enough; there is nothing to brute-force). Budgets are enforced by
 request runs, one conditional UPDATE adds a worst-case hold to ``spent_usd`` only if the sum stays within the
 budget, so N concurrent requests can never together pass a budget that admits fewer. After the request the
 hold is replaced by the real cost.
+
+Each hold is also a row of ``budget_holds``, written in the reservation's transaction and deleted in the
+settlement's, so a hold is settled exactly once: by its request, or, when the process that took it died, by
+:func:`reconcile_holds` from the request's row in the log (its cost) or released when no row exists.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Engine, case, literal, or_, select, type_coerce, update
+from sqlalchemy import Engine, case, delete, literal, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from smallfirst.errors import ConfigError
 from smallfirst.store.money import Money
-from smallfirst.store.tables import ApiKey
+from smallfirst.store.tables import ApiKey, BudgetHold
 
 Period = Literal["day", "week", "month", "total"]
 PERIODS: tuple[str, ...] = ("day", "week", "month", "total")
@@ -54,12 +60,29 @@ class KeyRecord:
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """A budget hold (USD) taken by ``reserve`` before a request runs, in the period starting at
-    ``period_start`` (Unix seconds); ``settle`` replaces it with the real cost."""
+    """A budget hold (USD) taken by ``reserve`` for request ``request_id`` before it runs, in the period starting
+    at ``period_start`` (Unix seconds); ``settle`` replaces it with the real cost."""
 
     key_id: str
     hold_usd: Decimal
     period_start: int
+    request_id: str = ""
+
+
+def keys_stamp(engine: Engine) -> Path | None:
+    """A file beside a SQLite log whose modification time changes whenever a key is created or revoked: a
+    gateway on the same machine reads it on every request (one ``stat``) and sees the change at once. None for a
+    server database, whose gateways ask it instead."""
+    if engine.dialect.name != "sqlite" or not engine.url.database or engine.url.database == ":memory:":
+        return None
+    return Path(engine.url.database).expanduser().with_name(Path(engine.url.database).name + ".keys")
+
+
+def _touch(engine: Engine) -> None:
+    stamp = keys_stamp(engine)
+    if stamp is not None:
+        stamp.touch()
+        os.utime(stamp)  # a new mtime even when the file existed
 
 
 def hash_secret(secret: str) -> str:
@@ -116,6 +139,7 @@ def create_key(
         session.add(row)
         session.flush()
         record = _record(row)
+    _touch(engine)
     return record, secret
 
 
@@ -165,18 +189,24 @@ def revoke_key(engine: Engine, key_id: str) -> bool:
             .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC))
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        revoked = bool(result.rowcount)  # type: ignore[attr-defined]
+    _touch(engine)
+    return revoked
 
 
 def reserve(
-    engine: Engine, key: KeyRecord, hold_usd: Decimal, now: datetime | None = None
+    engine: Engine, key: KeyRecord, hold_usd: Decimal, now: datetime | None = None, *, request_id: str = "",
+    owner: str = "",
 ) -> Reservation | None:
     """Add ``hold_usd`` to the key's spend if that stays within its budget; None when it would not.
 
     One UPDATE whose WHERE clause re-reads the row, so the check and the spend are a single atomic step on
-    SQLite and Postgres alike; a period that has rolled over starts again from zero in the same statement.
+    SQLite and Postgres alike; a period that has rolled over starts again from zero in the same statement. With a
+    ``request_id``, the hold is recorded in ``budget_holds`` (owned by process ``owner``) in the same
+    transaction.
     """
-    start, _ = period_bounds(key.budget_period, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    start, _ = period_bounds(key.budget_period, now)
     # Every operand is typed Money, so the comparison runs on integer picodollars in the database.
     hold = literal(hold_usd, Money())
     current = type_coerce(
@@ -194,18 +224,50 @@ def reserve(
     with Session(engine) as session, session.begin():
         if not session.execute(stmt).rowcount:  # type: ignore[attr-defined]
             return None
-    return Reservation(key.id, hold_usd, start)
+        if request_id:
+            session.add(BudgetHold(request_id=request_id, key_id=key.id, hold_usd=hold_usd, period_start=start,
+                                   owner=owner, created_at=now))
+    return Reservation(key.id, hold_usd, start, request_id)
 
 
-def settle(engine: Engine, reservation: Reservation, actual_usd: Decimal) -> None:
-    """Replace the hold by what the request really cost (zero for a failed one)."""
+def settle(engine: Engine, reservation: Reservation, actual_usd: Decimal) -> bool:
+    """Replace the hold by what the request really cost (zero for a failed one). With a request id this happens
+    once: False when the hold was settled already (by a reconciliation)."""
     delta = actual_usd - reservation.hold_usd
-    if delta == 0:
-        return
     stmt = (
         update(ApiKey)
         .where(ApiKey.id == reservation.key_id, ApiKey.period_start == reservation.period_start)
         .values(spent_usd=ApiKey.spent_usd + literal(delta, Money()))
     )
     with Session(engine) as session, session.begin():
-        session.execute(stmt)
+        if reservation.request_id:
+            gone = session.execute(delete(BudgetHold).where(BudgetHold.request_id == reservation.request_id))
+            if not gone.rowcount:  # type: ignore[attr-defined]
+                return False
+        if delta != 0:
+            session.execute(stmt)
+    return True
+
+
+def reconcile_holds(engine: Engine, owners: list[str], *, older_than: datetime | None = None) -> int:
+    """Settle the holds of stopped processes: those owned by ``owners``, and any taken before ``older_than``.
+    Each is settled at its request's logged cost, or released (settled at zero) when the request left no row.
+    Returns how many were settled. Run after the log's journals are replayed, so every answered row is there."""
+    from smallfirst.store.tables import Request
+
+    clauses = []
+    if owners:
+        clauses.append(BudgetHold.owner.in_(owners))
+    if older_than is not None:
+        clauses.append(BudgetHold.created_at < older_than)
+    if not clauses:
+        return 0
+    with Session(engine) as session:
+        holds = list(session.scalars(select(BudgetHold).where(or_(*clauses))))
+        costs = {row[0]: row[1] for row in session.execute(
+            select(Request.id, Request.cost_usd).where(Request.id.in_([h.request_id for h in holds])))}
+    settled = 0
+    for h in holds:
+        actual = costs.get(h.request_id, Decimal(0))
+        settled += settle(engine, Reservation(h.key_id, h.hold_usd, h.period_start, h.request_id), actual)
+    return settled

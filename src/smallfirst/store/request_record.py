@@ -12,7 +12,8 @@ class RequestRecord:
     """One answered (or failed) request: who asked for which model and what answered, the routing decision
     (policy, reason, score, threshold, models tried in order), tokens, ``latency_s`` and ``ttft_s`` in seconds,
     ``cost_usd`` and ``baseline_usd`` (what the baseline model would have cost) as Decimal USD with the price
-    source, the error text (redacted before it is stored) and, when content logging is on, prompt and response."""
+    source, the error text (redacted before it is stored) and, when content logging is on, prompt and response.
+    Token counts include the usage details (cached prompt tokens, cache writes, reasoning and audio tokens)."""
 
     id: str
     created_at: datetime
@@ -32,6 +33,12 @@ class RequestRecord:
     task: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: usage details, each part of prompt_tokens or completion_tokens (``models.completion.Usage``)
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    audio_prompt_tokens: int = 0
+    audio_completion_tokens: int = 0
     latency_s: float = 0.0
     ttft_s: float | None = None
     cost_usd: Decimal = Decimal(0)
@@ -45,6 +52,8 @@ class RequestRecord:
     quality: float | None = None
     prompt: str | None = field(default=None, repr=False)
     response: str | None = field(default=None, repr=False)
+    #: the end user the client named (``user`` or ``safety_identifier``)
+    end_user: str | None = None
 
     @property
     def saving_usd(self) -> Decimal:

@@ -6,8 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Engine, case, func, select, update
+from sqlalchemy import Engine, String, Text, case, func, select, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.orm import Session
 
@@ -23,17 +24,72 @@ def insert(engine: Engine, record: RequestRecord) -> None:
     insert_many(engine, [record])
 
 
-def insert_many(engine: Engine, records: list[RequestRecord]) -> None:
+def insert_many(engine: Engine, records: list[RequestRecord], *, skip_existing: bool = False) -> None:
     """One Core ``INSERT ... executemany`` in one transaction: about a third of the ORM unit of work's CPU,
-    which matters because the gateway's log writer shares the GIL with its event loop."""
-    rows = []
-    for record in records:
-        values = {name: getattr(record, name) for name in _FIELDS}
-        values["attempted"] = list(record.attempted)
-        values["error"] = redact(record.error)
-        rows.append(values)
+    which matters because the gateway's log writer shares the GIL with its event loop. Every row is first made to
+    fit its columns (:func:`fit_columns`), so SQLite and Postgres store the same row and neither refuses one.
+    ``skip_existing`` leaves rows whose id is already logged alone (replaying a journal)."""
+    rows = [row_values(record) for record in records]
+    stmt = sa_insert(Request)
+    if skip_existing:
+        stmt = _on_conflict_do_nothing(engine, stmt)
     with engine.begin() as conn:
-        conn.execute(sa_insert(Request), rows)
+        conn.execute(stmt, rows)
+
+
+def row_values(record: RequestRecord) -> dict[str, Any]:
+    """The column values of ``record`` as written: error text redacted, and every text fitted to its column."""
+    values = {name: getattr(record, name) for name in _FIELDS}
+    values["attempted"] = [_clean(a, 200) for a in record.attempted]
+    values["error"] = redact(record.error)
+    return fit_columns(values)
+
+
+def fit_columns(values: dict[str, Any]) -> dict[str, Any]:
+    """Make text values storable identically on SQLite and Postgres: NUL characters (which Postgres text cannot
+    hold) become U+FFFD, and a value longer than its column's width is cut to fit, ending in "…" so a reader
+    can tell. SQLite does not enforce widths and Postgres refuses the whole row, so the rule is applied here."""
+    for name, width in _WIDTHS.items():
+        value = values.get(name)
+        if isinstance(value, str):
+            values[name] = _clean(value, width)
+    return values
+
+
+def _clean(value: str, width: int | None) -> str:
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    if width is not None and len(value) > width:
+        value = value[: width - 1] + "…"
+    return value
+
+
+#: column -> its width in characters (None: unbounded text)
+_WIDTHS: dict[str, int | None] = {
+    c.name: getattr(c.type, "length", None) for c in Request.__table__.columns
+    if isinstance(c.type, String | Text)
+}
+
+
+def _on_conflict_do_nothing(engine: Engine, stmt: Any) -> Any:
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(Request).on_conflict_do_nothing(index_elements=["id"])
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(Request).on_conflict_do_nothing(index_elements=["id"])
+    return stmt.prefix_with("IGNORE")
+
+
+def logged_ids(engine: Engine, ids: list[str]) -> set[str]:
+    """Which of ``ids`` are rows of the request log."""
+    out: set[str] = set()
+    with Session(engine) as session:
+        for i in range(0, len(ids), 500):
+            out.update(session.scalars(select(Request.id).where(Request.id.in_(ids[i:i + 500]))))
+    return out
 
 
 def _to_record(row: Request) -> RequestRecord:

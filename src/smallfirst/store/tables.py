@@ -36,6 +36,12 @@ class Request(Base):
     task: Mapped[str | None] = mapped_column(String(100))
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    #: usage details (``models.completion.Usage``): part of prompt_tokens / completion_tokens, priced apart
+    cached_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    audio_prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    audio_completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     latency_s: Mapped[float] = mapped_column(Float, default=0.0)
     ttft_s: Mapped[float | None] = mapped_column(Float)
     cost_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
@@ -47,6 +53,8 @@ class Request(Base):
     quality: Mapped[float | None] = mapped_column(Float)
     prompt: Mapped[str | None] = mapped_column(Text)
     response: Mapped[str | None] = mapped_column(Text)
+    #: the request's ``user`` (or ``safety_identifier``): the end user the client names
+    end_user: Mapped[str | None] = mapped_column(String(256))
 
     __table_args__ = (Index("ix_requests_model_created", "model", "created_at"),)
 
@@ -72,3 +80,18 @@ class ApiKey(Base):
     rate_limit_rpm: Mapped[int | None] = mapped_column(Integer)
     #: model and policy names this key may request; empty means any
     allowed_models: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class BudgetHold(Base):
+    """A budget hold not yet settled: taken with the reservation in one transaction, deleted with the settlement
+    in another. ``owner`` names the gateway process that holds it; holds left by a process that died are settled
+    from the request log (or released) by the next one to start (``store/keys.reconcile_holds``)."""
+
+    __tablename__ = "budget_holds"
+
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    hold_usd: Mapped[Decimal] = mapped_column(Money)
+    period_start: Mapped[int] = mapped_column(BigInteger)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -4,40 +4,52 @@ database to answer. ``flush`` waits until everything submitted so far is written
 The writer shares the GIL with the event loop, so its cost per row is the gateway's cost per request: rows go
 in through ``requests.insert_many`` (one Core executemany), and the thread wakes every tenth of a second rather
 than on each row, so that steady traffic is written in batches (a row costs about 0.26 ms of CPU alone and
-0.06 ms in a batch of 25)."""
+0.06 ms in a batch of 25).
+
+Rows the gateway acknowledges are in its journal first (``journal.py``): the writer tells the journal which rows
+are committed, and a batch the database cannot take now (it is down, say) is retried and otherwise left to the
+journal, which the next start replays. The log writer never prints a row's content: a failure is logged with
+the row ids and the error's class and message (the engine hides statement parameters)."""
 
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
+from smallfirst.store.journal import Journal
 from smallfirst.store.request_record import RequestRecord
 from smallfirst.store.requests import insert_many
 
 _BATCH = 512
 _LINGER_S = 0.1
+_RETRIES = 3
 log = logging.getLogger("smallfirst.store")
 
 
 class LogWriter:
     """``observe`` (metrics, say) sees each record on the writer thread, so the request path only enqueues."""
 
-    def __init__(self, engine: Callable[[], Engine], observe: Callable[[RequestRecord], None] | None = None) -> None:
+    def __init__(self, engine: Callable[[], Engine], observe: Callable[[RequestRecord], None] | None = None,
+                 journal: Journal | None = None) -> None:
         self._engine = engine
         self._observe = observe
-        self._queue: queue.SimpleQueue[RequestRecord | threading.Event | None] = queue.SimpleQueue()
+        self.journal = journal
+        self._queue: queue.SimpleQueue[tuple[RequestRecord, int] | threading.Event | None] = queue.SimpleQueue()
         self._hurry = threading.Event()  # cuts the linger short for a flush or close
         self._thread = threading.Thread(target=self._run, name="sf-log-writer", daemon=True)
         self._thread.start()
 
     def submit(self, record: RequestRecord) -> None:
-        """Queue ``record`` for writing and return at once; it is written within about 0.1 s."""
-        self._queue.put(record)
+        """Journal ``record`` (when there is a journal), queue it for writing and return: from here it survives
+        the process, and it is in the database within about 0.1 s."""
+        segment = self.journal.append(record) if self.journal is not None else -1
+        self._queue.put((record, segment))
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait up to ``timeout`` seconds until every record submitted so far is written (or its failure logged);
@@ -48,11 +60,14 @@ class LogWriter:
         return done.wait(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Flush, then stop the writer thread (waiting up to ``timeout`` seconds for each)."""
+        """Flush, then stop the writer thread (waiting up to ``timeout`` seconds for each) and close the journal
+        (whose files go once every row is written)."""
         self.flush(timeout)
         self._queue.put(None)
         self._hurry.set()
         self._thread.join(timeout)
+        if self.journal is not None:
+            self.journal.close()
 
     def _run(self) -> None:
         while True:
@@ -68,8 +83,8 @@ class LogWriter:
                 if len(items) < _BATCH:
                     break  # the queue is drained: sleep again
 
-    def _take(self) -> list[RequestRecord | threading.Event | None]:
-        items: list[RequestRecord | threading.Event | None] = []
+    def _take(self) -> list[tuple[RequestRecord, int] | threading.Event | None]:
+        items: list[tuple[RequestRecord, int] | threading.Event | None] = []
         while len(items) < _BATCH:
             try:
                 items.append(self._queue.get_nowait())
@@ -77,11 +92,11 @@ class LogWriter:
                 break
         return items
 
-    def _process(self, items: list[RequestRecord | threading.Event | None]) -> bool:
+    def _process(self, items: list[tuple[RequestRecord, int] | threading.Event | None]) -> bool:
         """Observe and write the records, then wake the flushes waiting on them; True when told to stop."""
-        batch = [item for item in items if isinstance(item, RequestRecord)]
+        batch = [item for item in items if isinstance(item, tuple)]
         if batch and self._observe is not None:
-            for record in batch:
+            for record, _ in batch:
                 try:
                     self._observe(record)
                 except Exception:  # metrics must never cost a log row
@@ -93,17 +108,37 @@ class LogWriter:
                 item.set()
         return any(item is None for item in items)
 
-    def _insert(self, batch: list[RequestRecord]) -> None:
-        try:
-            insert_many(self._engine(), batch)
-            return
-        except (IntegrityError, DataError):
-            if len(batch) == 1:
-                log.exception("could not write request-log row %s", batch[0].id)
+    def _insert(self, batch: list[tuple[RequestRecord, int]]) -> None:
+        records = [record for record, _ in batch]
+        for attempt in range(_RETRIES):
+            try:
+                insert_many(self._engine(), records)
+                self._done(batch)
                 return
-        except Exception:  # a lost batch must not kill the writer; the server keeps answering
-            log.exception("could not write %d request-log rows", len(batch))
-            return
+            except (IntegrityError, DataError) as exc:
+                if len(batch) == 1:
+                    log.error("could not write request-log row %s: %s", records[0].id, _describe(exc))
+                    self._done(batch)  # the database refuses it for good; replaying would fail the same way
+                    return
+                break
+            except Exception as exc:  # a lost batch must not kill the writer; the server keeps answering
+                log.error("could not write %d request-log rows (attempt %d): %s", len(batch), attempt + 1,
+                          _describe(exc))
+                if attempt + 1 < _RETRIES:
+                    time.sleep(0.5 * 2**attempt)
+        else:
+            return  # left to the journal, which the next start replays
         # One row the database refuses (say, a duplicate id) must not cost the rest of its batch.
-        for record in batch:
-            self._insert([record])
+        for item in batch:
+            self._insert([item])
+
+    def _done(self, batch: list[tuple[RequestRecord, int]]) -> None:
+        if self.journal is not None:
+            self.journal.written([segment for _, segment in batch])
+
+
+def _describe(exc: BaseException) -> str:
+    """The error's class and first line, without the statement's parameters (which carry prompts)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).splitlines()[0] if str(orig or exc) else ""
+    return f"{type(orig or exc).__name__}: {text[:300]}"
