@@ -79,6 +79,9 @@ class RoutingSettings(_Strict):
     #: rules router: task -> model, keywords -> model, length cut
     rules: dict[str, Any] = Field(default_factory=dict)
     cascade_threshold: float = -0.6
+    #: task family -> specialised model tier: "auto" sends requests of that task (``--task``, or the gateway's
+    #: ``x-smallfirst-task`` header) to it and everything else to the policy above; {} turns this off
+    specialists: dict[str, str] = Field(default_factory=lambda: {"kpi": "northwind-kpi"})
 
 
 class ServerSettings(_Strict):
