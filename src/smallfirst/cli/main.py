@@ -15,8 +15,8 @@ app = typer.Typer(help="Answer every request with the smallest model that does t
                   context_settings={"help_option_names": ["-h", "--help"]})
 
 # Each module adds its commands with register(app); the order is the order of `smallfirst --help`.
-_COMMAND_MODULES = ["core_cmd", "log_cmd", "serve_cmd", "keys_cmd", "collect_cmd", "eval_cmd", "economics_cmd",
-                    "specialize_cmd", "demo_cmd"]
+_COMMAND_MODULES = ["core_cmd", "sql_cmd", "log_cmd", "serve_cmd", "keys_cmd", "collect_cmd", "eval_cmd",
+                    "economics_cmd", "specialize_cmd", "demo_cmd"]
 
 for _name in _COMMAND_MODULES:
     try:
