@@ -18,8 +18,8 @@ import numpy as np
 from smallfirst.evaluate import report
 from smallfirst.evaluate.crossfit import RouterResult, oracle_results
 from smallfirst.evaluate.loaders import load_routellm_gsm8k, load_routellm_mmlu
-from smallfirst.outcomes import Outcomes
 from smallfirst.evaluate.run import GOAL_ROUTERS, RouterSpec, evaluate, parse_spec
+from smallfirst.outcomes import Outcomes
 from smallfirst.routing.features import shared_cache
 
 # The goal table's routers, then variants that show what each choice is worth.

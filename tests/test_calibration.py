@@ -3,9 +3,10 @@ import pytest
 
 from smallfirst import tradeoff
 from smallfirst.errors import DataError, TargetUnreachableError
-from smallfirst.evaluate.loaders import default_data_dir, load_routellm_gsm8k
+from smallfirst.evaluate.loaders import load_routellm_gsm8k
 from smallfirst.outcomes import Outcomes
 from smallfirst.routing.calibrate import Budget, MaxProfit, QualityFraction, StrongShare, calibrate, parse_target
+from tests.conftest import DATA
 
 
 def toy() -> tuple[np.ndarray, Outcomes]:
@@ -62,7 +63,7 @@ def test_parse_target_reads_three_forms_and_names_them_on_error():
         parse_target("speed=fast")
 
 
-@pytest.mark.skipif(not (default_data_dir() / "routellm").is_dir(), reason="shared data not present")
+@pytest.mark.skipif(not (DATA / "routellm").is_dir(), reason="shared data not present")
 def test_calibration_and_evaluation_read_one_curve():
     o = load_routellm_gsm8k()
     s = np.random.default_rng(0).random(len(o))

@@ -6,14 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import TEST_MODEL
+from tests.conftest import DATA, TEST_MODEL
 
 SF = [sys.executable, "-m", "smallfirst.cli"]
 
 
-def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*SF, *args], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"},
-                          timeout=300)
+def run(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*SF, *args], capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=300)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -44,7 +44,7 @@ def test_ask_prints_the_cost_line(smollm2_path) -> None:
 
 def test_unknown_model_is_a_one_line_error_without_traceback() -> None:
     proc = run("ask", "hi", "--model", "qwen-05b", check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "unknown model 'qwen-05b'" in proc.stderr and "smallfirst models" in proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -52,14 +52,14 @@ def test_unknown_model_is_a_one_line_error_without_traceback() -> None:
 def test_bad_config_is_reported(tmp_path: Path) -> None:
     (tmp_path / "smallfirst.toml").write_text("[hardwre]\n")
     proc = run("models", check=False)
-    assert proc.returncode == 1 and "did you mean 'hardware'" in proc.stderr
+    assert proc.returncode == 2 and "did you mean 'hardware'" in proc.stderr
 
 
 def test_init_writes_a_config_once(tmp_path: Path) -> None:
     run("init")
     assert (Path(os.environ["SMALLFIRST_HOME"]) / "config.toml").exists()
     again = run("init", check=False)
-    assert again.returncode == 1 and "--force" in again.stderr
+    assert again.returncode == 2 and "--force" in again.stderr
 
 
 def test_models_lists_the_catalogue_with_cost_profiles() -> None:
@@ -76,9 +76,9 @@ def test_eval_writes_the_metrics_table_plots_and_a_transfer(tmp_path) -> None:
     import pytest
 
     from smallfirst import outcomes as oc
-    from smallfirst.evaluate.loaders import default_data_dir, load_routellm_gsm8k, load_routellm_mmlu
+    from smallfirst.evaluate.loaders import load_routellm_gsm8k, load_routellm_mmlu
 
-    if not (default_data_dir() / "routellm").is_dir():
+    if not (DATA / "routellm").is_dir():
         pytest.skip("shared data not present")
     rng = np.random.default_rng(0)
     mmlu, gsm = load_routellm_mmlu(), load_routellm_gsm8k()
@@ -115,3 +115,72 @@ def test_goal_routers_parse_and_build() -> None:
     assert len({s.label for s in specs}) == len(specs)
     assert all(s.make() is not None for s in specs)
     assert any(not s.use_tasks for s in specs)  # the prompt-only goal has a row
+
+
+def test_a_hint_with_square_brackets_prints_as_written(tmp_path: Path) -> None:
+    """The terminal library must not read "[models.x]" in a hint as a style tag and drop it."""
+    (tmp_path / "smallfirst.toml").write_text('[models.x]\nbackend = "openai"\n')
+    proc = run("ask", "hi", "--model", "x", check=False)
+    assert proc.returncode == 2 and "base_url" in proc.stderr
+    econ = run("economics", "--outcomes", "cascade-pair", "--config", str(tmp_path / "missing.toml"), check=False)
+    assert econ.returncode == 2 and "(demo, routellm)" in econ.stderr
+
+
+def test_a_missing_file_is_a_user_error_not_a_traceback(tmp_path: Path) -> None:
+    proc = run("eval", "--outcomes", str(tmp_path / "nope.jsonl"), check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ")
+    assert "nope.jsonl" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_an_unexpected_error_names_its_traceback_file_and_debug_prints_it(monkeypatch, capsys) -> None:
+    """A bug (here: the request log's reader raising something no layer expects) is one line pointing at the
+    saved traceback, exit status 1; --debug lets the traceback through instead."""
+    import pytest
+
+    import smallfirst.store.requests as requests
+    from smallfirst.cli.main import main
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(requests, "list_requests", broken)
+    monkeypatch.setattr(sys, "argv", ["smallfirst", "log"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 1 and len(lines) == 1 and lines[0].startswith("internal error: RuntimeError: boom")
+    crash = Path(lines[0].split("traceback in ")[1].split(";")[0])
+    assert crash.is_relative_to(Path(os.environ["SMALLFIRST_HOME"])) and "Traceback" in crash.read_text()
+    monkeypatch.setattr(sys, "argv", ["smallfirst", "--debug", "log"])
+    with pytest.raises(RuntimeError, match="boom"):
+        main()
+
+
+def test_data_pull_installs_from_a_local_copy_and_refuses_a_changed_one(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.conftest import DATA
+
+    if not (DATA / "northwind").is_dir():
+        import pytest
+
+        pytest.skip("shared data not present")
+    env = {"SMALLFIRST_CACHE": str(tmp_path / "cache")}
+    listed = run("data", "list", env=env).stdout
+    assert "northwind" in listed and "not installed" in listed
+    copy = tmp_path / "copy" / "northwind"
+    shutil.copytree(DATA / "northwind", copy)
+    (copy / "update.sql").chmod(0o644)
+    with (copy / "update.sql").open("a") as fh:
+        fh.write("-- changed\n")
+    refused = run("data", "pull", "northwind", "--from", str(copy.parent), check=False, env=env)
+    assert refused.returncode == 2 and "sha256" in refused.stderr and "northwind/update.sql" in refused.stderr
+    assert not (tmp_path / "cache" / "data" / "northwind").exists(), "a refused set must leave nothing installed"
+    ok = run("data", "pull", "northwind", "--from", str(DATA), env=env)
+    assert "sha256 checked" in ok.stdout
+    assert (tmp_path / "cache" / "data" / "northwind" / "create.sql").read_bytes() == \
+        (DATA / "northwind" / "create.sql").read_bytes()
+    assert "installed" in run("data", "list", env=env).stdout
+    unknown = run("data", "pull", "nope", check=False, env=env)
+    assert unknown.returncode == 2 and "smallfirst data list" in unknown.stderr

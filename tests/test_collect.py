@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from smallfirst.datasets import bundled
 from smallfirst.errors import DataError
 from smallfirst.outcomes import from_records, load
 from smallfirst.routing.calibrate import Budget, QualityFraction, StrongShare, calibrate
@@ -133,7 +134,7 @@ def test_outcome_files_round_trip_confidence(tmp_path: Path) -> None:
 def test_the_shipped_cascade_pair_has_a_confidence_for_every_small_answer() -> None:
     from smallfirst.evaluate.crossfit import summarise
 
-    o = load(Path(__file__).resolve().parents[1] / "data" / "outcomes" / "cascade-pair.jsonl")
+    o = load(bundled("outcomes/cascade-pair.jsonl"))
     assert o.models == ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b") and len(o) == 140
     scores = escalation_scores(o)
     assert (scores >= 0).all()  # negated mean log-probabilities

@@ -7,22 +7,24 @@ from pathlib import Path
 
 import pytest
 
+from smallfirst.cli.shipped import economics_config
 from smallfirst.config import ModelSpec, load_settings
+from smallfirst.datasets import bundled
 from smallfirst.demo.pipeline import run_demo
 from smallfirst.demo.run import SCENARIOS, DemoPlan
 from smallfirst.store.db import get_engine
 from smallfirst.store.requests import list_requests
-from tests.conftest import DATA, TEST_MODEL
+from tests.conftest import TEST_MODEL
 
-ROOT = Path(__file__).resolve().parents[1]
 MIX = {"banking77": 2, "cuad": 2, "mmlu": 2}
 
 
 @pytest.fixture
 def plan(tmp_path: Path) -> DemoPlan:
-    return DemoPlan(workload=ROOT / "data/workload/mixed.jsonl", outcomes=ROOT / "data/outcomes/local-ladder.jsonl",
-                    econ_config=ROOT / "examples/economics.toml", data_dir=DATA, out_dir=tmp_path / "report",
-                    run_dir=tmp_path / "run", mix=MIX)
+    # The shipped files only: the demo must need nothing outside the package but the models.
+    return DemoPlan(workload=bundled("workload/mixed.jsonl"), outcomes="local-ladder",
+                    econ_config=economics_config("demo"), out_dir=tmp_path / "report", run_dir=tmp_path / "run",
+                    mix=MIX)
 
 
 def test_demo_serves_four_scenarios_grades_and_reports(plan: DemoPlan, llama_server: str,

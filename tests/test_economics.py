@@ -25,7 +25,7 @@ from smallfirst.errors import ConfigError, DataError, SmallfirstError
 from smallfirst.outcomes import Outcomes
 from smallfirst.store.records import RequestRecord
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "smallfirst" / "defaults" / "economics"
 BASE = {
     "price": {"per_request": 0.01},
     "tasks": {"qa": {"value_good": 0.05, "value_bad": -0.02}},
@@ -313,10 +313,10 @@ def test_a_routing_decision_per_prompt_is_needed():
 
 
 def test_shipped_examples_parse():
-    for name in ("economics.toml", "economics-routellm.toml"):
+    for name in ("demo.toml", "routellm.toml"):
         c = load_config(EXAMPLES / name)
         assert {"gsm8k", "mmlu"} <= set(c.tasks)
-    assert {"banking77", "cuad"} <= set(load_config(EXAMPLES / "economics.toml").tasks)
+    assert {"banking77", "cuad"} <= set(load_config(EXAMPLES / "demo.toml").tasks)
 
 
 # --- the report ---------------------------------------------------------------------------------------------
@@ -452,7 +452,7 @@ def test_routellm_gsm8k_report_names_its_prices_and_tokenizer():
         pytest.skip("RouteLLM data not present")
     workload, notes = load_workload(["routellm-gsm8k"], DATA)
     assert workload.completion_tokens is not None and workload.completion_tokens.mean() > 50
-    rep = from_outcomes(workload, load_config(EXAMPLES / "economics-routellm.toml"), notes=notes)
+    rep = from_outcomes(workload, load_config(EXAMPLES / "routellm.toml"), notes=notes)
     assert rep.prices["gpt-4-1106-preview"].startswith("genai-prices")
     assert any("cl100k_base" in n for n in rep.notes)
     assert rep.result("LLM-only").rho.rho == 1 and rep.result("SLM-only").rho.rho < D("0.1")

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smallfirst.embeddings.static import StaticEncoder
-from smallfirst.evaluate.loaders import default_data_dir, load_routellm_gsm8k, load_routellm_mmlu
+from smallfirst.evaluate.loaders import load_routellm_gsm8k, load_routellm_mmlu
+from tests.conftest import DATA
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def _reference(enc: StaticEncoder, text: str) -> list[int]:
     return enc.tokenizer.encode(text, add_special_tokens=False).ids
 
 
-@pytest.mark.skipif(not (default_data_dir() / "routellm").is_dir(), reason="shared data not present")
+@pytest.mark.skipif(not (DATA / "routellm").is_dir(), reason="shared data not present")
 def test_ids_equal_the_tokenizer_s_on_every_routellm_prompt(encoder: StaticEncoder) -> None:
     prompts = [*load_routellm_mmlu().prompts, *load_routellm_gsm8k().prompts]
     ref = encoder.tokenizer.encode_batch(prompts, add_special_tokens=False)

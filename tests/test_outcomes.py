@@ -3,11 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from smallfirst.errors import DataError
 from smallfirst import outcomes as oc
-from smallfirst.evaluate.loaders import default_data_dir, load_outcomes, load_routellm_gsm8k, load_routellm_mmlu
+from smallfirst.errors import DataError
+from smallfirst.evaluate.loaders import load_outcomes, load_routellm_gsm8k, load_routellm_mmlu
+from tests.conftest import DATA
 
-needs_data = pytest.mark.skipif(not (default_data_dir() / "routellm").is_dir(), reason="shared data not present")
+needs_data = pytest.mark.skipif(not (DATA / "routellm").is_dir(), reason="shared data not present")
 
 
 @needs_data
@@ -16,7 +17,7 @@ def test_mmlu_loader_drops_contaminated_prompts_by_eval_prompt():
     clean = load_routellm_mmlu()
     assert len(full) == 14042 and len(clean) == 14037
     contaminated = {json.loads(line)["eval_prompt"]
-                    for line in (default_data_dir() / "routellm/mmlu_contaminated_prompts.jsonl").open()}
+                    for line in (DATA / "routellm/mmlu_contaminated_prompts.jsonl").open()}
     assert not contaminated & set(clean.prompts)
     assert clean.models[0].startswith("mistralai/") and clean.tasks[0].startswith("mmlu/")
     assert not clean.graded and set(np.unique(clean.quality)) == {0.0, 1.0}

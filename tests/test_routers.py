@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from smallfirst.errors import ConfigError, NotFittedError
-from smallfirst.evaluate.loaders import default_data_dir, load_routellm_mmlu
+from smallfirst.evaluate.loaders import load_routellm_mmlu
 from smallfirst.models.records import Completion, TokenLogprob, Usage
 from smallfirst.routing.base import Router
 from smallfirst.routing.cascade import Cascade
@@ -12,8 +12,9 @@ from smallfirst.routing.policy import LadderPolicy, ThresholdPolicy
 from smallfirst.routing.policy_store import load_policy, save_policy
 from smallfirst.routing.registry import make_router, register_router, router_names
 from smallfirst.routing.simple import RandomRouter
+from tests.conftest import DATA
 
-pytestmark = pytest.mark.skipif(not (default_data_dir() / "routellm").is_dir(), reason="shared data not present")
+pytestmark = pytest.mark.skipif(not (DATA / "routellm").is_dir(), reason="shared data not present")
 
 # Task and shape features keep these tests free of the encoder download and distillation.
 SPECS = {

@@ -30,12 +30,14 @@ def _mix(text: str | None) -> dict[str, int] | None:
     return out
 
 
-def demo(workload: Path = typer.Option(Path("data/workload/mixed.jsonl"), help="Workload JSONL (see data/README.md)."),
+def demo(workload: Path = typer.Option(None, help="Workload JSONL (format: docs/formats.md; default: the shipped "
+                                                  "mixed enterprise workload)."),
          mix: str = typer.Option("banking77=30,cuad=30,mmlu=30,gsm8k=6", help="Items per task type."),
          full: bool = typer.Option(False, "--full", help="Serve the whole workload, ignoring --mix."),
-         econ: Path = typer.Option(Path("examples/economics.toml"), help="B and P per task type."),
-         outcomes: Path = typer.Option(Path("data/outcomes/local-ladder.jsonl"), help="Router training outcomes."),
-         data_dir: Path = typer.Option(Path("../shared/data"), help="Data sets for training the specialists."),
+         econ: str = typer.Option("demo", help="B and P per task type: a TOML file, or a shipped config's name."),
+         outcomes: str = typer.Option("local-ladder", help="Router training outcomes: a file or a shipped set."),
+         data_dir: Path = typer.Option(None, help="Full data sets to train the specialists on, in their upstream "
+                                                  "layout (default: the slices that ship with smallfirst)."),
          out: Path = typer.Option(Path("reports/demo"), help="Where the report goes."),
          run: str = typer.Option(None, help="Run name; an interrupted run of the same name resumes (default: "
                                              "named after the plan, so the same items and models resume)."),
@@ -46,6 +48,8 @@ def demo(workload: Path = typer.Option(Path("data/workload/mixed.jsonl"), help="
                                         help="Weak,strong model names in the outcome file the router learns from."),
          specialist_limit: int = typer.Option(None, help="Train specialists on at most this many examples.")) -> None:
     """Is small-model-first profitable for this workload? Serve it four ways and measure."""
+    from smallfirst.cli.shipped import economics_config
+    from smallfirst.datasets import bundled
     from smallfirst.demo.pipeline import run_demo
     from smallfirst.demo.run import SCENARIOS, DemoPlan
 
@@ -53,7 +57,8 @@ def demo(workload: Path = typer.Option(Path("data/workload/mixed.jsonl"), help="
     small = small or settings.routing.small
     large = large or settings.routing.large
     weak, _, strong = learn_from.partition(",")
-    plan = DemoPlan(workload=workload, outcomes=outcomes, econ_config=econ, data_dir=data_dir, out_dir=out,
+    plan = DemoPlan(workload=workload or bundled("workload/mixed.jsonl"), outcomes=outcomes,
+                    econ_config=economics_config(econ), data_dir=data_dir, out_dir=out,
                     run_dir=settings.home / "demo" / (run or ""), mix=None if full else _mix(mix),
                     per_plan=run is None, fresh=fresh)
     with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

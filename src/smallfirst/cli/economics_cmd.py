@@ -15,12 +15,12 @@ def register(app: typer.Typer) -> None:
 
 
 def economics(
-    config: Path = typer.Option(
+    config: str = typer.Option(
         ...,
         "--config",
         "-c",
-        help="Economics config (TOML): B and P per task type, "
-        "prices, hardware, fixed costs. See examples/economics.toml.",
+        help="Economics config (TOML): B and P per task type, prices, hardware, fixed costs; or a shipped one by "
+        "name: demo (the demo workload's tasks), routellm (MMLU and GSM8K).",
     ),
     out: Path = typer.Option(Path("reports/economics"), "--out", "-o", help="Folder for the report files."),
     from_log: bool = typer.Option(
@@ -29,10 +29,11 @@ def economics(
     outcomes: list[str] = typer.Option(
         None,
         "--outcomes",
-        help="Outcome data: a JSONL/CSV file, routellm-mmlu, routellm-gsm8k, or routellm (both). Repeatable.",
+        help="Outcome data: a JSONL/CSV file, a shipped set (local-ladder, cascade-pair), routellm-mmlu, "
+        "routellm-gsm8k, or routellm (both). Repeatable.",
     ),
     data_dir: Path = typer.Option(
-        None, help="Folder holding routellm/ (default: $SMALLFIRST_DATA or ../shared/data)."
+        None, help="Folder holding routellm/ (default: the installed data set, `smallfirst data pull routellm`)."
     ),
     since: datetime = typer.Option(None, help="--from-log: first moment of the period."),
     until: datetime = typer.Option(None, help="--from-log: end of the period (exclusive)."),
@@ -45,13 +46,14 @@ def economics(
     ),
 ) -> None:
     """Is small-model-first profitable here? Value created, captured and left to customers, per scenario."""
+    from smallfirst.cli.shipped import economics_config
     from smallfirst.economics.config import load_config
     from smallfirst.economics.report import write
     from smallfirst.economics.verdict import verdict
 
     if from_log == bool(outcomes):
         raise ConfigError("give exactly one workload", hint="pass --from-log or --outcomes FILE")
-    econ = load_config(config)
+    econ = load_config(economics_config(config))
     if from_log:
         report = _from_log(
             econ,
@@ -63,8 +65,8 @@ def economics(
             title=title or "smallfirst economics: request log",
         )
     else:
-        from smallfirst.evaluate.routellm import load_workload
         from smallfirst.economics.workload import from_outcomes
+        from smallfirst.evaluate.routellm import load_workload
 
         workload, notes = load_workload(outcomes, data_dir)
         from smallfirst.economics.decisions import load_decisions, parse_hybrid

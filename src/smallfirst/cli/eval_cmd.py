@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
 
 def eval_command(
     outcomes: str = typer.Option("routellm-mmlu", "--outcomes",
-                                 help="routellm-mmlu, routellm-gsm8k or a JSONL/CSV file."),
+                                 help="routellm-mmlu, routellm-gsm8k (`smallfirst data pull routellm`), a shipped "
+                                      "set (local-ladder, cascade-pair) or a JSONL/CSV file."),
     router: list[str] = typer.Option(None, "--router", "-r",
                                      help="Spec LABEL=NAME:key=value,...; repeatable (default: the goal table). "
                                           "`cascade` reads the small model's recorded confidence."),
@@ -27,7 +28,7 @@ def eval_command(
     folds: int = typer.Option(5, help="Cross-fitting folds."),
     seed: int = typer.Option(0, help="Fold seed."),
     latency: bool = typer.Option(True, help="Measure decision latency (batch 1) and throughput (batch 64)."),
-    data_dir: Path = typer.Option(None, help="Folder holding routellm/ (default: $SMALLFIRST_DATA, ../shared/data)."),
+    data_dir: Path = typer.Option(None, help="Folder holding routellm/ (default: the installed data set)."),
     out: Path = typer.Option(Path("reports/eval"), "--out", "-o", help="Folder for Markdown, CSV and PNG."),
 ) -> None:
     """Evaluate routers on outcome data: APGR, CPT, AIQ, cost cut at 95% quality; tables and plots."""
@@ -65,12 +66,13 @@ def route_fit(
     router: str = typer.Option("logistic:features=static+task,C=0.3", "--router",
                                help="Router spec NAME:key=value, or cascade (a log-probability cascade read off the "
                                     "outcomes' recorded confidence)."),
-    outcomes: str = typer.Option(..., "--outcomes", help="routellm-mmlu, routellm-gsm8k or a JSONL/CSV file."),
+    outcomes: str = typer.Option(..., "--outcomes", help="routellm-mmlu, routellm-gsm8k, a shipped set "
+                                                          "(local-ladder, cascade-pair) or a JSONL/CSV file."),
     target: str = typer.Option("share=0.3", "--target", help="share=0.3, quality=0.95 or budget=2.5 (USD/1k)."),
     models: str = typer.Option(None, "--models", help="Serving names WEAK,STRONG (default: the outcome models)."),
     costs: str = typer.Option(None, "--costs", help="WEAK_USD,STRONG_USD per request, for a budget target."),
     folds: int = typer.Option(5, help="Calibrate on cross-fitted scores with this many folds."),
-    data_dir: Path = typer.Option(None, help="Folder holding routellm/."),
+    data_dir: Path = typer.Option(None, help="Folder holding routellm/ (default: the installed data set)."),
     out: Path = typer.Option(Path("policy.json"), "--out", "-o", help="Policy file to write."),
 ) -> None:
     """Fit a router, calibrate its threshold to a target on held-out scores, and save the policy."""

@@ -20,13 +20,19 @@ SCENARIOS = ("LLM-only", "SLM-only", "hybrid", "hybrid+specialised")
 
 @dataclass
 class DemoPlan:
+    """What one demo run serves and where it writes. Defaults are the files that ship with smallfirst."""
+
+    #: the workload (JSONL, docs/formats.md)
     workload: Path
-    outcomes: Path
+    #: outcome data the hybrid router learns from: a file or a shipped set's name (``local-ladder``)
+    outcomes: Path | str
+    #: the economics config (B and P per task type)
     econ_config: Path
-    data_dir: Path
     out_dir: Path
     #: the run's folder; with ``per_plan`` the folder that holds one run folder per plan
     run_dir: Path
+    #: a folder with the full data sets to train the specialists on; None uses the shipped slices
+    data_dir: Path | None = None
     #: items per task family; None serves the whole workload
     mix: dict[str, int] | None = field(default_factory=lambda: {"banking77": 30, "cuad": 30, "mmlu": 30, "gsm8k": 6})
     #: name the run after its plan (items and models), so another mix or model gets its own run, and the

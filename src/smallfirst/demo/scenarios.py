@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,17 +40,18 @@ class HybridChoice:
     table: tuple[tuple[str, float], ...]
 
 
-def build_hybrid(outcomes_path: Path, learn_from: tuple[str, str], serve: tuple[str, str], econ_config: object,
-                 log: Callable[[str], None] = lambda s: None) -> HybridChoice:
-    """Fit on the outcomes of ``learn_from`` (weak, strong) and route between the ``serve`` models."""
+def build_hybrid(outcomes_path: Path | str, learn_from: tuple[str, str], serve: tuple[str, str],
+                 econ_config: object, log: Callable[[str], None] = lambda s: None) -> HybridChoice:
+    """Fit on the outcomes of ``learn_from`` (weak, strong) and route between the ``serve`` models.
+    ``outcomes_path`` is a file or a shipped set's name (``local-ladder``)."""
     from smallfirst.economics.policy import profit_utility
     from smallfirst.evaluate.crossfit import cross_fit_scores, summarise
-    from smallfirst.outcomes import load
+    from smallfirst.evaluate.loaders import load_outcomes
     from smallfirst.routing.calibrate import MaxProfit, calibrate
     from smallfirst.routing.policy import ThresholdPolicy
     from smallfirst.routing.registry import make_router
 
-    outcomes = load(outcomes_path).select_models(list(learn_from))
+    outcomes = load_outcomes(outcomes_path).select_models(list(learn_from))
     results = []
     for label, params in CANDIDATES.items():
         scores = cross_fit_scores(lambda p=params: make_router("learned", **p), outcomes, k=5, seed=0)
@@ -84,23 +86,36 @@ def _stratified(rows: list[dict], limit: int) -> list[dict]:
     return [r for group in by_label.values() for r in rng.sample(group, min(per, len(group)))]
 
 
-def specialist_training_files(data_dir: Path, workload: Sequence[TaskItem], out: Path,
+def _cuad_clauses(data_dir: Path | None) -> list[dict]:
+    """The clause specialist's training rows (id, text as the demo asks it, Yes/No label). CUAD's own train split
+    has a handful of clauses per type, so 4,000 clauses of its test split train instead; the shipped slice is
+    exactly those, less every clause of the shipped workload."""
+    if data_dir is None:
+        from smallfirst.datasets import bundled
+
+        with gzip.open(bundled("cuad-demo/clauses.jsonl.gz"), "rt", encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    return [{"id": it.id, "text": it.messages[-1]["content"], "label": it.gold}
+            for it in sources.cuad(data_dir, 4000, seed=1, split="test")]
+
+
+def specialist_training_files(data_dir: Path | None, workload: Sequence[TaskItem], out: Path,
                               limit: int | None = None) -> dict[str, Path]:
     """Training data per niche, in the form the demo sends it, with every demo item held out. ``limit``
-    keeps a random subset per niche (for quick checks)."""
+    keeps a random subset per niche (for quick checks). ``data_dir`` None reads the slices that ship with
+    smallfirst (Banking77's train split, the CUAD clause slice); a folder reads the full sets there."""
     held_out = {it.id for it in workload}
-    with (data_dir / "banking77" / "train.csv").open(newline="", encoding="utf-8") as fh:
+    banking_dir = sources.set_dir(data_dir, "banking77", ("train.csv",))
+    with (banking_dir / "train.csv").open(newline="", encoding="utf-8") as fh:
         banking = [{"text": r["text"], "label": r["category"]} for r in csv.DictReader(fh)]
-    # CUAD's own train split has a handful of clauses per type; the rest of its test split trains instead.
-    cuad = [{"text": it.messages[-1]["content"], "label": it.gold}
-            for it in sources.cuad(data_dir, 4000, seed=1, split="test") if it.id not in held_out]
+    cuad = [{"text": r["text"], "label": r["label"]} for r in _cuad_clauses(data_dir) if r["id"] not in held_out]
     if limit is not None:
         banking, cuad = _stratified(banking, limit), _stratified(cuad, limit)
     return {"banking77": _write_jsonl(banking, out / "banking77-train.jsonl"),
             "cuad": _write_jsonl(cuad, out / "cuad-train.jsonl")}
 
 
-def build_specialists(settings: Settings, data_dir: Path, workload: Sequence[TaskItem], work: Path,
+def build_specialists(settings: Settings, data_dir: Path | None, workload: Sequence[TaskItem], work: Path,
                       log: Callable[[str], None] = lambda s: None, limit: int | None = None) -> dict[str, str]:
     """Train (or reuse) one classifier tier per niche; returns task family -> tier name."""
     from smallfirst.models.registry import registered_tiers

@@ -212,7 +212,8 @@ def _as_config_error(exc: ValidationError, source: str) -> ConfigError:
 def load_config(path: str | Path) -> EconConfig:
     p = Path(path)
     if not p.exists():
-        raise ConfigError(f"economics config {p} does not exist", hint="start from examples/economics.toml")
+        raise ConfigError(f"economics config {p} does not exist",
+                          hint="give a TOML file, or a shipped config by name (demo, routellm)")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -9,39 +9,33 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from smallfirst.errors import DataError
 from smallfirst import outcomes as _outcomes
+from smallfirst.errors import DataError
 from smallfirst.outcomes import Outcomes
 
-__all__ = ["default_data_dir", "load_routellm_mmlu", "load_routellm_gsm8k", "load_outcomes", "NAMED_SETS"]
+__all__ = ["routellm_dir", "load_routellm_mmlu", "load_routellm_gsm8k", "load_outcomes", "NAMED_SETS"]
 
 _WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 _STRONG = "gpt-4-1106-preview"
 
 
-def default_data_dir() -> Path:
-    """``$SMALLFIRST_DATA``, else ``../shared/data`` beside the working directory or the source tree."""
-    env = os.environ.get("SMALLFIRST_DATA")
-    if env:
-        return Path(env)
-    for base in (Path.cwd(), *Path(__file__).resolve().parents):
-        cand = base / ".." / "shared" / "data"
-        if (cand / "routellm").is_dir():
-            return cand.resolve()
-    return (Path.cwd() / ".." / "shared" / "data").resolve()
+def routellm_dir(root: str | Path | None = None) -> Path:
+    """The RouteLLM folder: ``root/routellm`` (or ``root`` itself) when a folder is given, else the installed
+    set. Raises DataError naming `smallfirst data pull routellm` when it is missing."""
+    if root is None:
+        from smallfirst.datasets import dataset_dir
 
-
-def _routellm_dir(root: str | Path | None) -> Path:
-    base = Path(root) if root is not None else default_data_dir()
+        return dataset_dir("routellm")
+    base = Path(root)
     d = base / "routellm" if (base / "routellm").is_dir() else base
-    if not d.is_dir():
-        raise DataError(f"RouteLLM data folder {d} does not exist",
-                        hint="pass the folder holding routellm/, or set SMALLFIRST_DATA")
+    if not (d / "mmlu_responses").is_dir():
+        raise DataError(f"{d} holds no RouteLLM outcome files (no mmlu_responses/ folder)",
+                        hint="give the folder holding routellm/, or leave it out to use the installed set "
+                             "(`smallfirst data pull routellm`)")
     return d
 
 
@@ -94,7 +88,7 @@ def _build(rows: list[_Row], source: str) -> Outcomes:
 
 def load_routellm_mmlu(root: str | Path | None = None, *, exclude_contaminated: bool = True) -> Outcomes:
     """All 57 subjects; ``task`` is ``mmlu/<subject>``."""
-    d = _routellm_dir(root)
+    d = routellm_dir(root)
     files = sorted((d / "mmlu_responses").glob("mmlu_*.csv"))
     if not files:
         raise DataError(f"no mmlu_*.csv files under {d / 'mmlu_responses'}")
@@ -107,21 +101,28 @@ def load_routellm_mmlu(root: str | Path | None = None, *, exclude_contaminated: 
 
 
 def load_routellm_gsm8k(root: str | Path | None = None, *, exclude_contaminated: bool = True) -> Outcomes:
-    d = _routellm_dir(root)
+    d = routellm_dir(root)
     drop = contaminated_prompts(d / "gsm8k_contaminated_prompts.jsonl") if exclude_contaminated else set()
     return _build(_read_pairs(d / "gsm8k_responses.csv", "gsm8k", "gsm8k", drop), str(d))
 
 
 NAMED_SETS = {"routellm-mmlu": load_routellm_mmlu, "routellm-gsm8k": load_routellm_gsm8k}
+#: outcome files that ship with smallfirst (``datasets/bundled/outcomes/<name>.jsonl``)
+SHIPPED_SETS = ("local-ladder", "cascade-pair")
 
 
 def load_outcomes(spec: str | Path, *, data_dir: str | Path | None = None) -> Outcomes:
-    """A named set (``routellm-mmlu``, ``routellm-gsm8k``) or a JSONL/CSV outcome file."""
+    """A named set (``routellm-mmlu``, ``routellm-gsm8k``, or a shipped one: ``local-ladder``,
+    ``cascade-pair``) or a JSONL/CSV outcome file. Raises DataError when it is none of these."""
     s = str(spec)
     if s in NAMED_SETS:
         return NAMED_SETS[s](data_dir)
-    p = Path(s)
+    p = Path(s).expanduser()
+    if not p.exists() and s in SHIPPED_SETS:
+        from smallfirst.datasets import bundled
+
+        p = bundled(f"outcomes/{s}.jsonl")
     if not p.exists():
         raise DataError(f"outcome data {s!r} is neither a known set nor an existing file",
-                        hint=f"known sets: {', '.join(NAMED_SETS)}; or give a .jsonl/.csv path")
+                        hint=f"known sets: {', '.join((*NAMED_SETS, *SHIPPED_SETS))}; or give a .jsonl/.csv path")
     return _outcomes.load(p)

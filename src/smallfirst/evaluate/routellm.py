@@ -46,10 +46,9 @@ def count_tokens(texts: Sequence[str]) -> np.ndarray:
 
 
 def _gsm8k_responses(data_dir: Path | None, models: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    from smallfirst.evaluate.loaders import default_data_dir
+    from smallfirst.evaluate.loaders import routellm_dir
 
-    base = Path(data_dir) if data_dir is not None else default_data_dir()
-    path = (base / "routellm" if (base / "routellm").is_dir() else base) / "gsm8k_responses.csv"
+    path = routellm_dir(data_dir) / "gsm8k_responses.csv"
     csv.field_size_limit(1 << 30)
     with path.open(newline="", encoding="utf-8") as fh:
         return {

@@ -4,7 +4,6 @@ the sha256, and only then rename it into the cache. A file that fails the check 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.metadata as md
 import json
 import os
@@ -16,11 +15,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from smallfirst.checksums import BLOCK as _BLOCK
+from smallfirst.checksums import Progress, sha256_file, write_verified
 from smallfirst.errors import ModelFileError, UpstreamError
 from smallfirst.models.catalog import CatalogEntry, WheelPart
 
-Progress = Callable[[int], None]
-_BLOCK = 1 << 22
+__all__ = ["cached_path", "pull", "sha256_file", "verified_path"]
 
 
 def cached_path(entry: CatalogEntry, cache_dir: Path) -> Path:
@@ -34,16 +34,6 @@ def _marker(path: Path) -> Path:
 def _stat_key(path: Path) -> dict[str, int]:
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def sha256_file(path: Path, progress: Progress | None = None) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(_BLOCK), b""):
-            h.update(block)
-            if progress:
-                progress(len(block))
-    return h.hexdigest()
 
 
 def verified_path(entry: CatalogEntry, cache_dir: Path) -> Path:
@@ -75,28 +65,14 @@ def pull(entry: CatalogEntry, cache_dir: Path, *, source: str = "pypi", progress
     """Make ``entry`` available in ``cache_dir`` and return its path. Idempotent."""
     with contextlib.suppress(ModelFileError):
         return verified_path(entry, cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
     target = cached_path(entry, cache_dir)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.filename}.", suffix=".partial", dir=cache_dir)
-    tmp = Path(tmp_name)
-    try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            for block in _blocks(entry, source, on_stage):
-                out.write(block)
-                h.update(block)
-                if progress:
-                    progress(len(block))
-            out.flush()
-            os.fsync(out.fileno())
-        if h.hexdigest() != entry.sha256:
-            raise ModelFileError(
-                f"refusing {entry.name!r}: assembled file has sha256 {h.hexdigest()[:12]}..., "
-                f"pinned {entry.sha256[:12]}...",
-                hint="the package or download is not the file it claims to be; nothing was written to the cache")
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    def refused(actual: str) -> ModelFileError:
+        return ModelFileError(
+            f"refusing {entry.name!r}: assembled file has sha256 {actual[:12]}..., pinned {entry.sha256[:12]}...",
+            hint="the package or download is not the file it claims to be; nothing was written to the cache")
+
+    write_verified(target, _blocks(entry, source, on_stage), entry.sha256, mismatch=refused, progress=progress)
     _write_marker(entry, target)
     return target
 

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from smallfirst.errors import ConfigError, DataError
-from smallfirst.outcomes import Outcomes
 from smallfirst.models.base import Model
 from smallfirst.models.records import Completion, Message
+from smallfirst.outcomes import Outcomes
 from smallfirst.routing.base import Router
 from smallfirst.routing.records import Decision
 

@@ -44,7 +44,8 @@ class TaskItem:
 def load_items(path: str | Path) -> list[TaskItem]:
     p = Path(path)
     if not p.exists():
-        raise DataError(f"workload file {p} does not exist")
+        raise DataError(f"workload file {p} does not exist",
+                        hint="give a JSONL workload (docs/formats.md), or leave --workload out for the shipped one")
     items: list[TaskItem] = []
     seen: set[str] = set()
     with p.open(encoding="utf-8") as fh:

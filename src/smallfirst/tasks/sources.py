@@ -1,9 +1,10 @@
-"""Task items built from the public data sets (Banking77, CUAD, GSM8K, MMLU) in a data directory, and from the
-sales-KPI questions shipped with smallfirst (task ``kpi``, which needs no data directory).
+"""Task items built from the public data sets (Banking77, CUAD, GSM8K, MMLU), and from the sales-KPI questions
+shipped with smallfirst (task ``kpi``, which needs no data directory).
 
 Each builder samples with a fixed seed, so a run is reproducible, and phrases the question the way a
-business would send it to a chat model. The data directory defaults to ``../shared/data`` and may be any
-copy with the same layout.
+business would send it to a chat model. ``data_dir`` is a folder holding the sets in their upstream layout
+(``<data_dir>/banking77/train.csv``...); None finds each set through the data catalogue (the cache, or the
+slice that ships with the package), whose error names the `smallfirst data pull` that installs a missing set.
 """
 
 from __future__ import annotations
@@ -21,21 +22,34 @@ from smallfirst.tasks.items import TaskItem
 TASKS = ("banking77", "cuad", "gsm8k", "mmlu", "kpi")
 
 
-def _need(path: Path) -> Path:
-    if not path.exists():
-        raise DataError(f"data file {path} does not exist",
-                        hint="pass --data-dir pointing at a copy of the data sets (banking77, cuad, gsm8k, mmlu)")
-    return path
+def set_dir(data_dir: Path | None, name: str, needs: tuple[str, ...] = ()) -> Path:
+    """The folder of data set ``name``: ``data_dir/<name>`` when a folder is given, else the catalogue's.
+    Raises DataError naming the missing file and the way to get it."""
+    if data_dir is None:
+        from smallfirst.datasets import dataset_dir
+
+        return dataset_dir(name, needs)
+    folder = Path(data_dir) / name
+    for rel in needs:
+        if not (folder / rel).exists():
+            raise DataError(f"data file {folder / rel} does not exist",
+                            hint=f"give --data-dir a folder holding {name}/ in its upstream layout, or leave it out "
+                                 f"to use the installed set (`smallfirst data pull {name}`)")
+    return folder
 
 
 @cache
-def banking77_labels(data_dir: Path) -> tuple[str, ...]:
-    return tuple(json.loads(_need(data_dir / "banking77" / "categories.json").read_text()))
+def banking77_labels(data_dir: Path | None = None) -> tuple[str, ...]:
+    """The 77 intent labels, in the data set's order."""
+    folder = set_dir(data_dir, "banking77", ("categories.json",))
+    return tuple(json.loads((folder / "categories.json").read_text(encoding="utf-8")))
 
 
-def banking77(data_dir: Path, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
+def banking77(data_dir: Path | None, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
+    """``n`` support messages sampled from Banking77's ``split``, asking for one intent label."""
     labels = banking77_labels(data_dir)
-    with _need(data_dir / "banking77" / f"{split}.csv").open(newline="", encoding="utf-8") as fh:
+    folder = set_dir(data_dir, "banking77", (f"{split}.csv",))
+    with (folder / f"{split}.csv").open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     # The label list goes in the system turn, identical for every item, so a local model reuses its KV cache.
     system = ("You triage a bank's customer support messages. Reply with exactly one intent label from this "
@@ -46,8 +60,9 @@ def banking77(data_dir: Path, n: int, seed: int = 0, split: str = "test") -> lis
             for r in picked]
 
 
-def cuad(data_dir: Path, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
-    root = _need(data_dir / "cuad")
+def cuad(data_dir: Path | None, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
+    """``n`` contract clauses from CUAD's ``split`` (half Yes, half No), each with its clause type's question."""
+    root = set_dir(data_dir, "cuad", (f"CUAD_Anti-Assignment/{split}.tsv",))
     yes: list[tuple[str, str, str, int, str]] = []
     no: list[tuple[str, str, str, int, str]] = []
     for folder in sorted(root.glob("CUAD_*")):
@@ -66,8 +81,10 @@ def cuad(data_dir: Path, n: int, seed: int = 0, split: str = "test") -> list[Tas
             for kind, question, clause, i, label in picked]
 
 
-def gsm8k(data_dir: Path, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
-    with _need(data_dir / "gsm8k" / f"{split}.jsonl").open(encoding="utf-8") as fh:
+def gsm8k(data_dir: Path | None, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
+    """``n`` GSM8K problems from ``split``; the gold answer is the number after ``####``."""
+    folder = set_dir(data_dir, "gsm8k", (f"{split}.jsonl",))
+    with (folder / f"{split}.jsonl").open(encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
     idx = random.Random(seed).sample(range(len(rows)), min(n, len(rows)))
     return [TaskItem(id=f"gsm8k-{split}-{i}", task="gsm8k",
@@ -78,8 +95,9 @@ def gsm8k(data_dir: Path, n: int, seed: int = 0, split: str = "test") -> list[Ta
             for i in idx]
 
 
-def mmlu(data_dir: Path, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
-    folder = _need(data_dir / "mmlu" / split)
+def mmlu(data_dir: Path | None, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
+    """``n`` MMLU questions from ``split`` over all subjects; ``task`` is ``mmlu/<subject>``."""
+    folder = set_dir(data_dir, "mmlu", (f"{split}/marketing_{split}.csv",)) / split
     pool: list[tuple[str, int, list[str]]] = []
     for f in sorted(folder.glob(f"*_{split}.csv")):
         subject = f.name.removesuffix(f"_{split}.csv")
@@ -114,13 +132,15 @@ BUILDERS: dict[str, Callable[..., list[TaskItem]]] = {"banking77": banking77, "c
                                                       "mmlu": mmlu, "kpi": kpi}
 
 
-def build(task: str, data_dir: Path, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
+def build(task: str, data_dir: Path | None, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
+    """``n`` items of ``task`` (a key of BUILDERS). Raises DataError for an unknown task or a missing set."""
     try:
         builder = BUILDERS[task]
     except KeyError:
         raise DataError(f"unknown task {task!r}", hint=f"known: {', '.join(BUILDERS)}") from None
-    return builder(Path(data_dir), n, seed=seed, split=split)
+    return builder(None if data_dir is None else Path(data_dir), n, seed=seed, split=split)
 
 
-def labels_for(task: str, data_dir: Path) -> tuple[str, ...]:
-    return banking77_labels(Path(data_dir)) if task == "banking77" else ()
+def labels_for(task: str, data_dir: Path | None = None) -> tuple[str, ...]:
+    """The closed label set a grader matches answers against (Banking77's intents), else ()."""
+    return banking77_labels(None if data_dir is None else Path(data_dir)) if task == "banking77" else ()
