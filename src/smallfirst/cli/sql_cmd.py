@@ -10,6 +10,9 @@ import typer
 from smallfirst.cli.output import console
 from smallfirst.config import ModelSpec, load_settings
 
+#: exit status when the pipeline wrote no query that runs (2 is a user error, 1 a bug)
+NO_ANSWER_EXIT = 3
+
 
 def register(app: typer.Typer) -> None:
     app.command()(sql)
@@ -30,7 +33,8 @@ def sql(question: str = typer.Argument(..., help="The question, e.g. 'What was r
 
     The model writes SQL; smallfirst validates it (one SELECT over known tables and columns, with a LIMIT), runs it
     on a read-only connection, repairs it once with the database's error, then escalates to the large model. A
-    question that asks to change data is refused. The same pipeline serves as the `northwind-kpi` model tier."""
+    question that asks to change data is refused (exit status 2). When no attempt yields a query that runs, the
+    answer says so and the exit status is 3. The same pipeline serves as the `northwind-kpi` model tier."""
     from smallfirst.cli.core_cmd import cost_line
     from smallfirst.kpi.kpitier import NO_ANSWER
     from smallfirst.service import RequestContext, Service
@@ -60,4 +64,4 @@ def sql(question: str = typer.Argument(..., help="The question, e.g. 'What was r
     console.print(cost_line(c.model, c.usage.prompt_tokens, c.usage.completion_tokens, c.wall_seconds, cost.amount,
                             cost.baseline, cost.baseline_model), style="dim", markup=False, highlight=False)
     if c.text.startswith(NO_ANSWER):
-        sys.exit(1)
+        sys.exit(NO_ANSWER_EXIT)
