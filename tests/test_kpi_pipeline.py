@@ -137,3 +137,23 @@ def test_an_adversarial_model_cannot_change_northwind(northwind_copy: Path, tmp_
         assert not answer.answered
         assert all(p.startswith("refused") or "holds no SQL" in p for p in problems), problems
     assert sha(northwind_copy) == sha(northwind_path()) and not (tmp_path / "x.db").exists()
+
+
+def test_the_ledger_prices_a_composite_completion_as_the_sum_of_its_parts() -> None:
+    settings = load_settings(models={
+        "api-ish": {"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "x", "pricing": "manual",
+                    "input_usd_per_mtok": 1, "output_usd_per_mtok": 2},
+    })
+    ledger = Ledger(settings)
+    local = Completion(model=TEST_MODEL, text="a", finish_reason="stop", usage=Usage(1000, 10), wall_seconds=2.0,
+                       ttft_seconds=0.1)
+    api = Completion(model="api-ish", text="b", finish_reason="stop", usage=Usage(2000, 50), wall_seconds=1.0,
+                     ttft_seconds=0.2, kind="api")
+    tier = Completion(model="northwind-kpi", text="answer", finish_reason="stop", usage=api.usage, wall_seconds=3.5,
+                      ttft_seconds=3.5, parts=(local, api))
+    cost = ledger.price("northwind-kpi", resolve("northwind-kpi", settings), tier)
+    parts = [ledger.price_usage(p.model, resolve(p.model, settings), p.usage, p.wall_seconds) for p in (local, api)]
+    assert cost.amount == parts[0].usd + parts[1].usd
+    assert parts[1].usd == Decimal("0.0021")  # 2,000 x $1 + 50 x $2 per million
+    assert cost.baseline == ledger.baseline(api.usage).usd
+    assert "hardware" in cost.source and "manual" in cost.source

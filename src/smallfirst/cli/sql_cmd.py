@@ -15,6 +15,7 @@ NO_ANSWER_EXIT = 3
 
 
 def register(app: typer.Typer) -> None:
+    """Add `smallfirst sql` to the CLI."""
     app.command()(sql)
 
 

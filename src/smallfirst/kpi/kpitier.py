@@ -68,6 +68,7 @@ class KpiModel:
         return self.pipeline.run(question)
 
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        """Answer the last user message (sampling ``params`` are the pipeline's own, not the client's)."""
         return self.to_completion(self.answer(_question(messages)))
 
     def to_completion(self, answer: KpiAnswer) -> Completion:
@@ -84,11 +85,13 @@ class KpiModel:
                           kind="api" if any(p.kind == "api" for p in parts) else "local", parts=parts)
 
     def stream(self, messages: Sequence[Message], **params: Any) -> Iterator[Chunk]:
+        """The whole answer as one chunk: it is judged before it is shown, like a cascade's."""
         c = self.complete(messages, **params)
         yield Chunk(text=c.text)
         yield Chunk(text="", finish_reason=c.finish_reason, completion=c)
 
     def close(self) -> None:
+        """Unload the models this tier loaded."""
         self.pool.close()
 
 

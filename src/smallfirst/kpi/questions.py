@@ -26,6 +26,8 @@ SPLITS = ("train", "test")
 
 @dataclass(frozen=True, slots=True)
 class KpiQuestion:
+    """One shipped question: its template (the unit of the train/test split), the split, and the gold SQL."""
+
     id: str
     template: str
     split: str

@@ -36,6 +36,8 @@ DEFAULT_MAX_ROWS = 1000
 
 @dataclass(frozen=True, slots=True)
 class Column:
+    """One column as introspected: its name, declared type, and key role."""
+
     name: str
     #: the declared type, as the database reports it ("" when SQLite has none)
     type: str
@@ -46,6 +48,8 @@ class Column:
 
 @dataclass(frozen=True, slots=True)
 class TableInfo:
+    """A table or view with its columns and, for tables, its row count."""
+
     name: str
     #: "table" or "view"
     kind: str
@@ -74,9 +78,14 @@ class Database(Protocol):
     timeout_s: float
     max_rows: int
 
-    def tables(self) -> dict[str, TableInfo]: ...
+    def tables(self) -> dict[str, TableInfo]:
+        """Tables and views by name, introspected once."""
+        ...
 
-    def execute(self, sql: str) -> ResultSet: ...
+    def execute(self, sql: str) -> ResultSet:
+        """Run one statement read-only, within ``timeout_s``, fetching at most ``max_rows`` rows; QueryError
+        when the database rejects it or it runs too long."""
+        ...
 
 
 def open_database(target: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -195,6 +204,7 @@ class PostgresDatabase:
         self._tables: dict[str, TableInfo] | None = None
 
     def tables(self) -> dict[str, TableInfo]:
+        """Tables and views of the schema (``public`` by default) through SQLAlchemy's inspector."""
         if self._tables is None:
             from sqlalchemy import inspect
 
@@ -216,6 +226,7 @@ class PostgresDatabase:
         return self._tables
 
     def execute(self, sql: str) -> ResultSet:
+        """Run one statement in a read-only transaction (see :meth:`SqliteDatabase.execute` for the contract)."""
         from sqlalchemy import exc as sa_exc
 
         start = time.perf_counter()

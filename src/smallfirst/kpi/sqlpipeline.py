@@ -81,6 +81,7 @@ class Attempt:
 
     @property
     def ok(self) -> bool:
+        """The SQL ran and its result is plausible."""
         return self.problem is None
 
 
@@ -100,10 +101,12 @@ class KpiAnswer:
 
     @property
     def answered(self) -> bool:
+        """A result came back (possibly a doubtful one: see ``warning``)."""
         return self.result is not None
 
     @property
     def completions(self) -> tuple[Completion, ...]:
+        """Every model call, in order: what the ledger prices."""
         return tuple(a.completion for a in self.attempts)
 
     @property
