@@ -14,6 +14,8 @@ import pytest
 from smallfirst.errors import ConfigError, DataError, QueryError
 from smallfirst.kpi.northwind import northwind_path
 from smallfirst.kpi.readonly import PostgresDatabase, SqliteDatabase, open_database
+from smallfirst.kpi.schema_text import describe
+from smallfirst.kpi.sqlguard import guard
 
 
 def sha(path: Path) -> str:
@@ -127,6 +129,9 @@ def test_postgres_sessions_are_read_only_with_a_statement_timeout() -> None:
     try:
         assert float(db.execute("SELECT sum(amount) FROM kpi_sales").rows[0][0]) == 15.0
         assert "kpi_sales" in db.tables()
+        assert "CREATE TABLE kpi_sales" in describe(db) and "values 4.5, 10.5" in describe(db)
+        guarded = guard("SELECT SUM(amount) FROM kpi_sales WHERE id > 0", db.tables(), dialect=db.dialect)
+        assert float(db.execute(guarded.sql).rows[0][0]) == 15.0
         for sql in ("DELETE FROM kpi_sales", "SET default_transaction_read_only = off; DELETE FROM kpi_sales",
                     "CREATE TABLE kpi_x (a int)"):
             with pytest.raises(QueryError):

@@ -29,7 +29,9 @@ tokens is measured by ``benchmarks/kpi_sql.py`` with each model's own tokenizer 
 
 from __future__ import annotations
 
+import datetime
 import re
+from decimal import Decimal
 
 from smallfirst.kpi.readonly import Column, Database, TableInfo, quote
 
@@ -114,6 +116,11 @@ def _values(db: Database, table: TableInfo, col: Column, samples: int, max_disti
 
 
 def _show(value: object) -> str:
+    """A value as a SQL literal: text and dates quoted, numbers bare (Decimal and float as their digits)."""
+    if isinstance(value, (datetime.date, datetime.time)):
+        value = value.isoformat(sep=" ") if isinstance(value, datetime.datetime) else value.isoformat()
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return str(value)
     return repr(value)
