@@ -20,6 +20,7 @@ again. The last line is the acceptance check's:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import random
@@ -43,7 +44,7 @@ from smallfirst.kpi.northwind import shipped_database
 from smallfirst.kpi.questions import load_questions, northwind_notes, northwind_prompt, training_examples
 from smallfirst.kpi.schema_text import describe
 from smallfirst.kpi.sqlpipeline import Attempt, KpiAnswer, PipelineConfig, SqlPipeline
-from smallfirst.models.records import Completion, Message
+from smallfirst.models.completion import Completion, Message
 from smallfirst.models.registry import ModelPool
 
 STEP_NAMES = {("first", 0): "small model", ("repair", 0): "small model, repaired",
@@ -85,17 +86,18 @@ def memoised_caller(pool: ModelPool, memo: Memo):
     tokens, and the first question measured must not pay for everyone's prefix."""
     warm: set[str] = set()
 
-    def call(model: str, messages: list[Message], params: dict[str, Any]) -> Completion:
+    async def call(model: str, messages: list[Message], params: dict[str, Any]) -> Completion:
         key = hashlib.sha256(json.dumps([model, messages, params], sort_keys=True).encode()).hexdigest()
 
-        def compute() -> Completion:
+        async def compute() -> Completion:
+            target = await pool.aget(model)
             if model not in warm:
-                pool.get(model).complete([messages[0], {"role": "user", "content": "Count the orders."}],
-                                         max_tokens=1, temperature=0.0)
+                await target.complete([messages[0], {"role": "user", "content": "Count the orders."}],
+                                      max_tokens=1, temperature=0.0)
                 warm.add(model)
-            return pool.get(model).complete(messages, **params)
+            return await target.complete(messages, **params)
 
-        return memo.get_or_compute(key, compute)
+        return await memo.get_or_compute(key, compute)
 
     return call
 
@@ -147,6 +149,10 @@ def latency(answer: KpiAnswer) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every variant on every question, print the tables and the acceptance line."""
+    return asyncio.run(_main(argv))
+
+
+async def _main(argv: Sequence[str] | None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--split", default="test", choices=("test", "train"))
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions of the split")
@@ -202,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, tier in tiers.items():
             if held_out and tier.pipeline.examples is not None:
                 tier.pipeline.examples = held_out[q.template]
-            answer = tier.answer(q.question)
+            answer = await tier.answer(q.question)
             completion = tier.to_completion(answer)
             cost = ledger.price(name, spec, completion).amount
             t = tally[name]
@@ -235,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipe, base = tally["pipeline"], tally[large]
     print(f"kpi: pipeline accuracy {pipe.accuracy():.3f} at ${pipe.cost_per_1k():.4f} per 1k; "
           f"{large} accuracy {base.accuracy():.3f} at ${base.cost_per_1k():.4f} per 1k")
+    await pool.aclose_sessions()
     pool.close()
     return 0
 
@@ -247,7 +254,7 @@ def report(tally: dict[str, Tally], variants: dict[str, PipelineConfig], questio
           f"{memo.hits} model answers reused from the cache")
     bare = describe(shipped_database())
     for model in (small, large):
-        inner = pool.get(model)
+        inner = pool.backend(model)
         print(f"schema text for {model}: {inner.count_tokens(bare)} tokens; with the KPI notes "
               f"{inner.count_tokens(schema)} tokens ({len(northwind_notes())} characters of notes)")
     print("\n| variant | execution accuracy | answered without escalation | cost / 1,000 questions | "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smallfirst.evaluate import report
+from smallfirst.evaluate import summary
 from smallfirst.evaluate.crossfit import RouterResult, oracle_results
 from smallfirst.evaluate.loaders import load_routellm_gsm8k, load_routellm_mmlu
 from smallfirst.evaluate.run import GOAL_ROUTERS, RouterSpec, evaluate, parse_spec
@@ -42,7 +42,10 @@ def _fmt(x: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=None, help="folder holding routellm/ (default ../shared/data)")
+    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    ap.add_argument("--data", default=str(shared) if shared.is_dir() else None,
+                    help="folder holding routellm/ (default: ../shared/data where it exists, else the installed "
+                         "set, `smallfirst data pull routellm`)")
     ap.add_argument("--out", default="bench-out/routing")
     ap.add_argument("--minilm", action="store_true", help="also MiniLM int8 embeddings (slow to encode once)")
     ap.add_argument("--only", nargs="*", help="labels to run")
@@ -75,10 +78,10 @@ def main() -> None:
                   f"APGR-deciles {_fmt(r.apgr_deciles)}{lat}", flush=True)
         out.mkdir(parents=True, exist_ok=True)
         table = results + oracles
-        (out / f"{name}.md").write_text(report.markdown_table(table), encoding="utf-8")
-        report.write_csv(table, out / f"{name}.csv")
-        report.plot_share(results, out / f"{name}-share.png", f"{name}: quality vs strong-call share")
-        report.plot_cost(results, out / f"{name}-cost.png", f"{name}: quality vs cost")
+        (out / f"{name}.md").write_text(summary.markdown_table(table), encoding="utf-8")
+        summary.write_csv(table, out / f"{name}.csv")
+        summary.plot_share(results, out / f"{name}-share.png", f"{name}: quality vs strong-call share")
+        summary.plot_cost(results, out / f"{name}-cost.png", f"{name}: quality vs cost")
     c = results[0].curve
     print(f"weak {c.weak:.3f} strong {c.strong:.3f}")
     goals(by_run["mmlu"], {s.label for s in specs if not s.use_tasks})

@@ -11,7 +11,7 @@ from smallfirst.cli.shipped import economics_config
 from smallfirst.config import ModelSpec, load_settings
 from smallfirst.datasets import bundled
 from smallfirst.demo.pipeline import run_demo
-from smallfirst.demo.run import SCENARIOS, DemoPlan
+from smallfirst.demo.plan import SCENARIOS, DemoPlan
 from smallfirst.store.db import get_engine
 from smallfirst.store.requests import list_requests
 from tests.conftest import TEST_MODEL

@@ -23,7 +23,7 @@ from smallfirst.economics.value import benefit, check_tasks, price
 from smallfirst.economics.workload import from_log, from_outcomes
 from smallfirst.errors import ConfigError, DataError, SmallfirstError
 from smallfirst.outcomes import Outcomes
-from smallfirst.store.records import RequestRecord
+from smallfirst.store.request_record import RequestRecord
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "smallfirst" / "defaults" / "economics"
 BASE = {

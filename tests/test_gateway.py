@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
+from smallfirst.models.completion import Usage
 from smallfirst.server import create_app
 from tests.gateway_support import HTTP, LOCAL, gateway_settings, http_model, rows, serve
 
@@ -223,3 +225,24 @@ def test_dashboard_is_self_contained_html(gateway: tuple[Any, str], client: open
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert LOCAL in page.text and "saved" in page.text
     assert "http://" not in page.text and "https://" not in page.text  # no CDN, nothing fetched
+
+
+def test_a_consistency_cascade_resamples_on_the_served_path(tmp_path: Path) -> None:
+    """A consistency cascade judges the small answer by agreement with resampled answers. Served through the
+    gateway it must draw those samples (seeds 1 and 2), read its signal, and price the samples with the
+    request, whichever way the judgement goes."""
+    settings = gateway_settings(tmp_path / "home")
+    settings = settings.model_copy(update={"routing": settings.routing.model_copy(
+        update={"cascade_signal": "consistency", "cascade_threshold": 0.5, "cascade_samples": 2})})
+    app = create_app(settings)
+    with serve(app) as url:
+        reply = openai.OpenAI(base_url=url, api_key="x").chat.completions.create(
+            model="cascade", messages=[{"role": "user", "content": "Name a colour."}], max_tokens=4, temperature=0)
+    info = reply.model_extra["smallfirst"]
+    assert info["policy"] == "cascade" and "consistency" in info["reason"] and "no consistency" not in info["reason"]
+    assert info["score"] in (0.0, 0.5, 1.0)
+    row = next(r for r in rows(app) if r.status == "ok")
+    service = app.state.gateway.service
+    alone = service.ledger.price_usage(row.model, service.resolve(row.model),
+                                       Usage(row.prompt_tokens, row.completion_tokens), row.latency_s).usd
+    assert row.cost_usd > alone, "the two resampled answers are paid for by the request"

@@ -12,8 +12,9 @@ import httpx
 import openai
 import pytest
 
-from smallfirst.dispatch import CircuitBreaker, Workers
 from smallfirst.errors import OverloadedError, UpstreamError
+from smallfirst.models.circuit import CircuitBreaker
+from smallfirst.models.threads import Workers
 from smallfirst.server import create_app
 from tests.conftest import free_port
 from tests.faulty_upstream import Faults, serve_faulty

@@ -7,6 +7,7 @@ demand; everything else in them (guard, database, pricing of records) is real.""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +21,7 @@ from smallfirst.kpi.northwind import northwind_path
 from smallfirst.kpi.questions import northwind_prompt
 from smallfirst.kpi.readonly import SqliteDatabase
 from smallfirst.kpi.sqlpipeline import PipelineConfig, SqlPipeline
-from smallfirst.models.records import Completion, Message, Usage
+from smallfirst.models.completion import Completion, Message, Usage
 from smallfirst.models.registry import resolve
 from smallfirst.service import RequestContext, Service
 from smallfirst.store.requests import list_requests
@@ -42,7 +43,7 @@ class Scripted:
         self.answers = list(answers)
         self.asked: list[tuple[str, list[Message]]] = []
 
-    def __call__(self, model: str, messages: list[Message], params: dict) -> Completion:
+    async def __call__(self, model: str, messages: list[Message], params: dict) -> Completion:
         expected, text = self.answers.pop(0)
         assert model == expected, f"called {model}, expected {expected}"
         self.asked.append((model, messages))
@@ -59,7 +60,7 @@ def test_repair_gets_the_databases_error_then_escalation_gets_a_fresh_prompt(nor
         ("large", "```sql\nSELECT COUNT(*) FROM Orders WHERE strftime('%Y', OrderDate) = '2017'\n```"),
     ])
     pipeline = SqlPipeline(db, northwind_prompt(), PipelineConfig(("small", "large"), examples=0), script)
-    answer = pipeline.run("How many orders did we receive in 2017?")
+    answer = asyncio.run(pipeline.run("How many orders did we receive in 2017?"))
     assert [a.kind for a in answer.attempts] == ["first", "repair", "first", "repair"]
     first, repair, escalated, fixed = answer.attempts
     assert "revenue" in (first.problem or "").lower()
@@ -78,11 +79,11 @@ def test_repair_gets_the_databases_error_then_escalation_gets_a_fresh_prompt(nor
 def test_a_question_no_attempt_answers_keeps_the_last_result_that_ran_with_a_warning(northwind_copy: Path) -> None:
     db = SqliteDatabase(northwind_copy)
     script = Scripted([("small", "SELECT OrderID FROM Orders WHERE 0"), ("small", "I do not know.")])
-    answer = SqlPipeline(db, "", PipelineConfig(("small",)), script).run("Which orders are odd?")
+    answer = asyncio.run(SqlPipeline(db, "", PipelineConfig(("small",)), script).run("Which orders are odd?"))
     assert answer.answered and answer.result.rows == () and answer.warning
     assert "Warning:" in render(answer)
-    nothing = SqlPipeline(db, "", PipelineConfig(("small",), repair=False),
-                          Scripted([("small", "no idea")])).run("?")
+    nothing = asyncio.run(SqlPipeline(db, "", PipelineConfig(("small",), repair=False),
+                                      Scripted([("small", "no idea")])).run("?"))
     assert not nothing.answered and render(nothing).startswith(NO_ANSWER)
 
 
@@ -132,7 +133,7 @@ def test_an_adversarial_model_cannot_change_northwind(northwind_copy: Path, tmp_
     db = SqliteDatabase(northwind_copy)
     for first, second in zip(attacks[::2], attacks[1::2], strict=True):
         script = Scripted([("m", first), ("m", second)])
-        answer = SqlPipeline(db, "", PipelineConfig(("m",)), script).run("How many orders?")
+        answer = asyncio.run(SqlPipeline(db, "", PipelineConfig(("m",)), script).run("How many orders?"))
         problems = [a.problem or "" for a in answer.attempts]
         assert not answer.answered
         assert all(p.startswith("refused") or "holds no SQL" in p for p in problems), problems

@@ -11,7 +11,7 @@ from smallfirst.config import HardwareProfile, ModelSpec, load_settings
 from smallfirst.costs.ledger import Ledger
 from smallfirst.costs.prices import genai_price, hardware_usd_per_second, manual_price
 from smallfirst.errors import ConfigError
-from smallfirst.models.records import Completion, Usage
+from smallfirst.models.completion import Completion, Usage
 
 
 def _priced_models() -> list[tuple[str, str]]:

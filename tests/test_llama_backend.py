@@ -6,14 +6,14 @@ from pathlib import Path
 import pytest
 
 from smallfirst.errors import ContextOverflowError, ModelFileError
-from smallfirst.models.base import Model
+from smallfirst.models.model import BlockingModel, is_async
 
 ASK = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
 
 
 def test_complete_reports_text_usage_and_timings(smollm2) -> None:
     c = smollm2.complete(ASK, max_tokens=12)
-    assert isinstance(smollm2, Model)
+    assert isinstance(smollm2, BlockingModel) and not is_async(smollm2)  # served through models.threads
     assert c.text.strip()
     assert c.finish_reason in ("stop", "length")
     assert c.usage.prompt_tokens > 5

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from smallfirst.store.db import get_engine
-from smallfirst.store.records import RequestRecord
+from smallfirst.store.request_record import RequestRecord
 from smallfirst.store.requests import insert, list_requests, totals
 
 PG = os.environ.get("SMALLFIRST_TEST_PG_URL")

@@ -5,12 +5,12 @@ import pytest
 
 from smallfirst.errors import ConfigError, NotFittedError
 from smallfirst.evaluate.loaders import load_routellm_mmlu
-from smallfirst.models.records import Completion, TokenLogprob, Usage
-from smallfirst.routing.base import Router
+from smallfirst.models.completion import Completion, TokenLogprob, Usage
 from smallfirst.routing.cascade import Cascade
+from smallfirst.routing.factories import make_router, register_router, router_names
 from smallfirst.routing.policy import LadderPolicy, ThresholdPolicy
 from smallfirst.routing.policy_store import load_policy, save_policy
-from smallfirst.routing.registry import make_router, register_router, router_names
+from smallfirst.routing.router import Router
 from smallfirst.routing.simple import RandomRouter
 from tests.conftest import DATA
 
@@ -162,36 +162,43 @@ def _completion(model, text, lp):
                       ttft_seconds=0.05, logprobs=tuple(TokenLogprob("t", v) for v in lp))
 
 
-class FakeModel:
-    kind = "local"
-    context_length = 100
+def _judge(cascade, first, samples=()):
+    """The cascade's verdict on ``first``; ``samples`` are what a resample returns, in order."""
+    drawn = list(samples)
+    seeds = []
 
-    def __init__(self, name, text, lp):
-        self.name, self.text, self.lp, self.calls = name, text, lp, 0
+    async def resample(seed):
+        seeds.append(seed)
+        return drawn.pop(0)
 
-    def complete(self, messages, **params):
-        self.calls += 1
-        return _completion(self.name, self.text, self.lp)
+    import asyncio
+
+    return asyncio.run(cascade.judge(first, "2+2?", None, resample)), seeds
 
 
 def test_cascade_keeps_confident_small_answer():
-    small, large = FakeModel("s", "4", [-0.1, -0.2]), FakeModel("l", "4", [-0.1])
-    res = Cascade("s", "l", threshold=-0.5).run({"s": small, "l": large}, [{"role": "user", "content": "2+2?"}])
-    assert res.completion.model == "s" and res.wasted == () and large.calls == 0
+    verdict, seeds = _judge(Cascade("s", "l", threshold=-0.5), _completion("s", "4", [-0.1, -0.2]))
+    assert verdict.accept and verdict.score == pytest.approx(-0.15) and verdict.extra == () and seeds == []
 
 
-def test_cascade_escalates_and_returns_the_wasted_attempt_for_pricing():
-    small, large = FakeModel("s", "5", [-2.0, -3.0]), FakeModel("l", "4", [-0.1])
-    res = Cascade("s", "l", threshold=-0.5).run({"s": small, "l": large}, [{"role": "user", "content": "2+2?"}])
-    assert res.completion.model == "l" and res.decision.attempted == ("s",)
-    assert [c.model for c in res.wasted] == ["s"] and res.decision.score == pytest.approx(-2.5)
+def test_cascade_escalates_below_its_threshold():
+    verdict, _ = _judge(Cascade("s", "l", threshold=-0.5), _completion("s", "5", [-2.0, -3.0]))
+    assert not verdict.accept and verdict.escalate_to == "l" and verdict.score == pytest.approx(-2.5)
+    assert "escalated to l" in verdict.reason
 
 
-def test_cascade_consistency_signal_counts_agreeing_samples(tmp_path):
-    small, large = FakeModel("s", "4", []), FakeModel("l", "4", [])
+def test_cascade_without_its_signal_escalates_and_says_why():
+    verdict, _ = _judge(Cascade("s", "l", threshold=-0.5), _completion("s", "4", []))
+    assert not verdict.accept and verdict.score is None and "no logprob signal" in verdict.reason
+
+
+def test_cascade_consistency_signal_counts_agreeing_samples_and_pays_for_them(tmp_path):
     c = Cascade("s", "l", threshold=0.5, signal="consistency", samples=2)
-    res = c.run({"s": small, "l": large}, [{"role": "user", "content": "2+2?"}])
-    assert res.completion.model == "s" and small.calls == 3 and len(res.wasted) == 2
+    verdict, seeds = _judge(c, _completion("s", "4", []), [_completion("s", " 4 ", []), _completion("s", "5", [])])
+    assert verdict.accept and verdict.score == 0.5 and seeds == [1, 2]
+    assert [x.text for x in verdict.extra] == [" 4 ", "5"], "the samples are priced with the request"
+    verdict, _ = _judge(c, _completion("s", "4", []), [_completion("s", "3", []), _completion("s", "5", [])])
+    assert not verdict.accept and verdict.score == 0.0 and len(verdict.extra) == 2
     back = load_policy(save_policy(c, tmp_path / "c.json"))
     assert isinstance(back, Cascade) and back.signal == "consistency"
 

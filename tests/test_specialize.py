@@ -165,7 +165,7 @@ def test_interrupted_save_leaves_old_artifact_whole(trained, tmp_path, monkeypat
 
 def test_classifier_tier_serves_through_the_registry(trained, tmp_path):
     from smallfirst.config import ModelSpec, Settings
-    from smallfirst.models.base import Model
+    from smallfirst.models.model import BlockingModel, is_async
     from smallfirst.models.registry import build
     from smallfirst.specialize.artifact import save_artifact
 
@@ -175,7 +175,7 @@ def test_classifier_tier_serves_through_the_registry(trained, tmp_path):
     settings = Settings(models={"bank": ModelSpec(backend="classifier", artifact=str(tmp_path / "art"))})
     model = build("bank", settings)
     model.classifier._encoder = clf.encoder
-    assert isinstance(model, Model) and model.kind == "local"
+    assert isinstance(model, BlockingModel) and not is_async(model) and model.kind == "local"
     msgs = [{"role": "system", "content": "classify"}, {"role": "user", "content": "Where is my new card?"}]
     c = model.complete(msgs)
     assert c.text == "card_arrival"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from smallfirst.errors import SmallfirstError, UnknownModelError, UpstreamError
-from smallfirst.models.records import Chunk, Completion, Usage
+from smallfirst.models.completion import Chunk, Completion, Usage
 from smallfirst.specialize.distill import label_with_teacher, normalise_label
 
 LABELS = ("card_arrival", "exchange_rate")
@@ -109,19 +109,31 @@ def test_student_distilled_from_teacher_reports_agreement_and_gold(tmp_path, mon
         w.writeheader()
         w.writerows(rows)
     teacher = KeywordTeacher()
-    monkeypatch.setattr("smallfirst.models.registry.build", lambda name, settings: teacher)
+    # The teacher joins as any backend does (a registration), and is asked through the service: priced and
+    # logged like any request.
+    from smallfirst.config import ModelSpec
+    from smallfirst.models.registry import register_backend
+
+    register_backend("keyword-teacher", lambda name, spec, settings: teacher)
+    settings = Settings(models={"kw-teacher": ModelSpec(backend="keyword-teacher")})
     assert distill.label_with_teacher  # imported lazily by the workflow
-    res = specialize("bank-distilled", Settings(), train=train, label_col="category", teacher="kw-teacher")
+    res = specialize("bank-distilled", settings, train=train, label_col="category", teacher="kw-teacher")
     assert res.teacher_agreement is not None and res.teacher_agreement > 0.8
     assert res.gold_accuracy is not None and res.gold_accuracy > 0.6
     assert res.tier_manifest.exists() and set(res.classes) == set(LABELS)
+    from smallfirst.store.db import get_engine
+    from smallfirst.store.requests import list_requests
+
+    rows = list_requests(get_engine(settings.db_url))
+    assert rows and all(r.source == "distill" and r.model == "kw-teacher" for r in rows)
+    assert len(rows) == teacher.calls
 
 
 def test_labels_from_log_use_the_large_models_answers():
     from smallfirst.config import Settings
     from smallfirst.specialize.distill import labels_from_log
     from smallfirst.store.db import get_engine
-    from smallfirst.store.records import RequestRecord
+    from smallfirst.store.request_record import RequestRecord
     from smallfirst.store.requests import insert
 
     def rec(i, prompt, response, model="big", status="ok"):

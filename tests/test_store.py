@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import inspect
 
 from smallfirst.store.db import get_engine
-from smallfirst.store.records import RequestRecord
+from smallfirst.store.request_record import RequestRecord
 from smallfirst.store.requests import insert, list_requests, set_quality, totals
 
 

@@ -78,7 +78,11 @@ class RoutingSettings(_Strict):
     large: str = "qwen2.5-coder-1.5b"
     #: rules router: task -> model, keywords -> model, length cut
     rules: dict[str, Any] = Field(default_factory=dict)
+    #: the built-in cascade (model "cascade", and "auto" until a policy is set): its signal and threshold
+    cascade_signal: Literal["logprob", "consistency"] = "logprob"
     cascade_threshold: float = -0.6
+    #: extra answers a consistency cascade draws from the small model
+    cascade_samples: int = Field(default=2, ge=1, le=8)
     #: task family -> specialised model tier: "auto" sends requests of that task (``--task``, or the gateway's
     #: ``x-smallfirst-task`` header) to it and everything else to the policy above; {} turns this off
     specialists: dict[str, str] = Field(default_factory=lambda: {"kpi": "northwind-kpi"})

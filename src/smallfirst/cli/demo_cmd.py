@@ -51,7 +51,7 @@ def demo(workload: Path = typer.Option(None, help="Workload JSONL (format: docs/
     from smallfirst.cli.shipped import economics_config
     from smallfirst.datasets import bundled
     from smallfirst.demo.pipeline import run_demo
-    from smallfirst.demo.run import SCENARIOS, DemoPlan
+    from smallfirst.demo.plan import SCENARIOS, DemoPlan
 
     settings = load_settings()
     small = small or settings.routing.small

@@ -34,7 +34,7 @@ def eval_command(
     """Evaluate routers on outcome data: APGR, CPT, AIQ, cost cut at 95% quality; tables and plots."""
     from rich.progress import Progress
 
-    from smallfirst.evaluate import report
+    from smallfirst.evaluate import summary
     from smallfirst.evaluate.crossfit import oracle_results
     from smallfirst.evaluate.loaders import load_outcomes
     from smallfirst.evaluate.run import GOAL_ROUTERS, evaluate, parse_spec
@@ -50,14 +50,14 @@ def eval_command(
 
         results = evaluate(specs, train, test=held, k=folds, seed=seed, latency=latency, progress=step)
     results = results + oracle_results(held if held is not None else train)
-    table = report.markdown_table(results)
+    table = summary.markdown_table(results)
     console.print(table)
     stem = Path(outcomes).stem + (f"-to-{Path(test).stem}" if test else "")
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text(table, encoding="utf-8")
-    report.write_csv(results, out / f"{stem}.csv")
-    report.plot_share(results, out / f"{stem}-share.png", f"{stem}: quality vs strong-call share")
-    report.plot_cost(results, out / f"{stem}-cost.png", f"{stem}: quality vs cost")
+    summary.write_csv(results, out / f"{stem}.csv")
+    summary.plot_share(results, out / f"{stem}-share.png", f"{stem}: quality vs strong-call share")
+    summary.plot_cost(results, out / f"{stem}-cost.png", f"{stem}: quality vs cost")
     console.print(f"wrote {out}/{stem}.md, .csv, -share.png, -cost.png")
 
 

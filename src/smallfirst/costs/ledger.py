@@ -8,7 +8,7 @@ from smallfirst.config import ModelSpec, Settings
 from smallfirst.costs.prices import Price, genai_price, hardware_price, manual_price, token_source
 from smallfirst.costs.records import Cost
 from smallfirst.errors import ConfigError
-from smallfirst.models.records import Completion, Usage
+from smallfirst.models.completion import Completion, Usage
 
 
 class Ledger:

@@ -13,7 +13,7 @@ from functools import cache
 
 from smallfirst.config import HardwareProfile
 from smallfirst.errors import ConfigError
-from smallfirst.models.records import Usage
+from smallfirst.models.completion import Usage
 
 _SECONDS_PER_YEAR = Decimal(365.25 * 24 * 3600)
 _MTOK = Decimal(1_000_000)

@@ -8,16 +8,17 @@ an interrupted run resume without recomputing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from smallfirst.models.base import Model
-from smallfirst.models.records import Chunk, Completion, Message, TokenLogprob, Usage
+from smallfirst.models.completion import Chunk, Completion, Message, TokenLogprob, Usage
+from smallfirst.models.model import Model
 
 _KEY_PARAMS = ("max_tokens", "temperature", "top_p", "stop", "seed")
 
@@ -46,6 +47,7 @@ class Memo:
         self.entries: dict[str, Completion] = {}
         self.hits = 0
         self._lock = threading.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 try:
@@ -54,17 +56,27 @@ class Memo:
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut short by an interruption is recomputed
 
-    def get_or_compute(self, key: str, compute: Any) -> Completion:
+    async def get_or_compute(self, key: str, compute: Callable[[], Awaitable[Completion]]) -> Completion:
+        """The memoised completion for ``key``, or ``await compute()`` recorded under it (appended to the file).
+        Two requests for one key at once compute it once."""
+        async with self._pending(key):
+            with self._lock:
+                if key in self.entries:
+                    self.hits += 1
+                    return self.entries[key]
+            completion = await compute()
+            self._record(key, completion)
+            return completion
+
+    def _pending(self, key: str) -> asyncio.Lock:
         with self._lock:
-            if key in self.entries:
-                self.hits += 1
-                return self.entries[key]
-        completion = compute()
+            return self._locks.setdefault(key, asyncio.Lock())
+
+    def _record(self, key: str, completion: Completion) -> None:
         with self._lock:
             self.entries[key] = completion
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"key": key, "completion": _to_json(completion)}) + "\n")
-        return completion
 
 
 class MemoModel:
@@ -76,15 +88,17 @@ class MemoModel:
         self.name, self.kind = inner.name, inner.kind
         self.context_length = inner.context_length
 
-    def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+    async def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        """The memoised completion of this request, computed by the inner model the first time."""
         call = {**params, "logprobs": True} if self.kind == "local" else params
-        return self.memo.get_or_compute(_key(self.name, messages, params),
-                                        lambda: self.inner.complete(messages, **call))
+        return await self.memo.get_or_compute(_key(self.name, messages, params),
+                                              lambda: self.inner.complete(messages, **call))
 
-    def stream(self, messages: Sequence[Message], **params: Any) -> Iterator[Chunk]:
-        c = self.complete(messages, **params)
+    async def stream(self, messages: Sequence[Message], **params: Any) -> AsyncIterator[Chunk]:
+        """The memoised completion as one text chunk and the final chunk."""
+        c = await self.complete(messages, **params)
         yield Chunk(c.text)
         yield Chunk("", finish_reason=c.finish_reason, completion=c)
 
-    def close(self) -> None:
-        self.inner.close()
+    async def aclose(self) -> None:
+        await self.inner.aclose()

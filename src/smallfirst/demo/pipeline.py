@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from smallfirst.config import Settings
+from smallfirst.demo.deployments import HybridChoice, build_hybrid, build_specialists
 from smallfirst.demo.memo import Memo, MemoModel
-from smallfirst.demo.run import SCENARIOS, DemoPlan, Journal, demo_settings, sample, serve_scenario
-from smallfirst.demo.scenarios import HybridChoice, build_hybrid, build_specialists
+from smallfirst.demo.plan import SCENARIOS, DemoPlan, Journal, demo_settings, sample, serve_scenario
 from smallfirst.errors import DataError
 from smallfirst.models.registry import ModelPool
 from smallfirst.routing.specialists import SpecialistPolicy
@@ -92,8 +92,7 @@ def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, lear
     specialists = build_specialists(settings, plan.data_dir, items, plan.run_dir / "train", log, specialist_limit)
 
     def threshold(name: str) -> float:
-        model = service.pool.get(name)
-        return float(getattr(model, "inner", model).threshold)
+        return float(service.pool.backend(name).threshold)  # type: ignore[union-attr]
 
     service.policies["hybrid"] = hybrid.policy
     service.policies["hybrid+specialised"] = SpecialistPolicy("hybrid+specialised", specialists, hybrid.policy,

@@ -10,7 +10,7 @@ from smallfirst.economics.config import EconConfig
 from smallfirst.economics.stick import RequestValue
 from smallfirst.economics.value import ZERO, benefit, check_tasks, price, task_key
 from smallfirst.errors import DataError
-from smallfirst.store.records import RequestRecord
+from smallfirst.store.request_record import RequestRecord
 
 UNTAGGED = "untagged"
 

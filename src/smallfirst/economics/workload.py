@@ -19,7 +19,7 @@ from smallfirst.economics.quality_prior import predicted_quality
 from smallfirst.economics.scenarios import Scenario, price_outcomes, scenario_rows, standard_scenarios
 from smallfirst.economics.stick import ValueStick, by_period, in_period, within
 from smallfirst.outcomes import Outcomes
-from smallfirst.store.records import RequestRecord
+from smallfirst.store.request_record import RequestRecord
 
 MAX_PROFIT = "hybrid (max profit)"
 ORACLE = "oracle (upper bound)"

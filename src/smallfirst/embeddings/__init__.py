@@ -3,6 +3,6 @@
 ``Encoder`` is the contract: ``encode(texts) -> float32 array (n, dim)``, L2-normalised rows.
 """
 
-from smallfirst.embeddings.base import Encoder
+from smallfirst.embeddings.encoder import Encoder
 
 __all__ = ["Encoder"]

@@ -10,7 +10,7 @@ import numpy as np
 from smallfirst import tradeoff
 from smallfirst.errors import DataError
 from smallfirst.outcomes import Outcomes
-from smallfirst.routing.base import Router
+from smallfirst.routing.router import Router
 
 __all__ = ["cross_fit_scores", "transfer_scores", "RouterResult", "summarise", "folds", "oracle_results"]
 

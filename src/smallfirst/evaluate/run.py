@@ -17,9 +17,9 @@ import numpy as np
 from smallfirst.errors import ConfigError
 from smallfirst.evaluate.crossfit import RouterResult, cross_fit_scores, summarise, transfer_scores
 from smallfirst.outcomes import Outcomes
-from smallfirst.routing.base import Router
 from smallfirst.routing.cascade import escalation_scores
-from smallfirst.routing.registry import make_router
+from smallfirst.routing.factories import make_router
+from smallfirst.routing.router import Router
 
 __all__ = ["RouterSpec", "parse_spec", "evaluate", "measure_latency", "GOAL_ROUTERS"]
 

@@ -26,8 +26,9 @@ runs. A question no attempt could answer gets a text answer starting with ``No a
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ from smallfirst.errors import ConfigError, DataError
 from smallfirst.kpi.readonly import ResultSet
 from smallfirst.kpi.sqlguard import check_question
 from smallfirst.kpi.sqlpipeline import KpiAnswer, PipelineConfig, SqlPipeline
-from smallfirst.models.records import Chunk, Completion, Message, TokenLogprob, Usage
+from smallfirst.models.completion import Chunk, Completion, Message, TokenLogprob, Usage
 
 if TYPE_CHECKING:
     from smallfirst.config import ModelSpec, Settings
@@ -52,7 +53,7 @@ _SHOWN_ROWS = 20
 
 
 class KpiModel:
-    """The Model contract over a :class:`SqlPipeline`; its model calls go to its own pool."""
+    """The async Model contract over a :class:`SqlPipeline`; its model calls go to its own pool."""
 
     kind = "local"
     context_length: int | None = None
@@ -62,14 +63,14 @@ class KpiModel:
         self.pipeline = pipeline
         self.pool = pool
 
-    def answer(self, question: str) -> KpiAnswer:
+    async def answer(self, question: str) -> KpiAnswer:
         """Refuse a data-changing question (QueryRefusedError), else run the pipeline."""
         check_question(question)
-        return self.pipeline.run(question)
+        return await self.pipeline.run(question)
 
-    def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+    async def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
         """Answer the last user message (sampling ``params`` are the pipeline's own, not the client's)."""
-        return self.to_completion(self.answer(_question(messages)))
+        return self.to_completion(await self.answer(_question(messages)))
 
     def to_completion(self, answer: KpiAnswer) -> Completion:
         """The answer as this tier's Completion: the rendered text, the answering call's usage (what a single
@@ -84,15 +85,16 @@ class KpiModel:
                           logprobs=(TokenLogprob(text[:16], confidence),),
                           kind="api" if any(p.kind == "api" for p in parts) else "local", parts=parts)
 
-    def stream(self, messages: Sequence[Message], **params: Any) -> Iterator[Chunk]:
+    async def stream(self, messages: Sequence[Message], **params: Any) -> AsyncIterator[Chunk]:
         """The whole answer as one chunk: it is judged before it is shown, like a cascade's."""
-        c = self.complete(messages, **params)
+        c = await self.complete(messages, **params)
         yield Chunk(text=c.text)
         yield Chunk(text="", finish_reason=c.finish_reason, completion=c)
 
-    def close(self) -> None:
-        """Unload the models this tier loaded."""
-        self.pool.close()
+    async def aclose(self) -> None:
+        """Close the endpoints' sessions and unload the models this tier loaded."""
+        await self.pool.aclose_sessions()
+        await asyncio.to_thread(self.pool.close)
 
 
 def render(answer: KpiAnswer) -> str:
@@ -207,8 +209,8 @@ def build(name: str, spec: ModelSpec, settings: Settings) -> KpiModel:
             examples = ExampleIndex(training_examples())
     pool = ModelPool(settings)
 
-    def call(model: str, messages: list[Message], params: dict[str, Any]) -> Completion:
-        return pool.get(model).complete(messages, **params)
+    async def call(model: str, messages: list[Message], params: dict[str, Any]) -> Completion:
+        return await (await pool.aget(model)).complete(messages, **params)
 
     pipeline = SqlPipeline(db, describe(db, notes=notes), config, call, examples)
     return KpiModel(name, pipeline, pool)

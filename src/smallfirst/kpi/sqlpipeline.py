@@ -11,17 +11,19 @@ turn's message ("no such column: Revenue"). A wrong answer that runs and returns
 here, so it is kept: that is the cascade's blind spot, measured by ``benchmarks/kpi_sql.py``.
 
 When every attempt fails, the last result that ran (empty or NULL) is returned as the answer if there is one;
-otherwise the question is unanswered. Model calls go through ``call`` (a function of model name, messages and
-parameters returning a Completion), so a tier uses its model pool and a benchmark a memoised one; every call's
+otherwise the question is unanswered. Model calls go through ``call`` (an async function of model name, messages
+and parameters returning a Completion), so a tier uses its model pool and a benchmark a memoised one; every call's
 Completion is kept, and the pipeline's cost is the sum of their prices, each from the ledger
-(:class:`smallfirst.costs.ledger.Ledger` prices a Completion's ``parts``).
+(:class:`smallfirst.costs.ledger.Ledger` prices a Completion's ``parts``). Validation and execution are blocking
+(a query may run for its whole time limit), so they run on a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,14 +32,14 @@ from smallfirst.kpi.fewshot import ExampleIndex
 from smallfirst.kpi.readonly import Database, ResultSet
 from smallfirst.kpi.sqlguard import guard
 from smallfirst.kpi.sqlprompt import extract_sql, question_messages, repair_messages, system_message
-from smallfirst.models.records import Completion, Message
+from smallfirst.models.completion import Completion, Message
 
 __all__ = ["Attempt", "Caller", "KpiAnswer", "PipelineConfig", "SqlPipeline"]
 
 log = logging.getLogger(__name__)
 
-#: (model name, messages, sampling parameters) -> the model's Completion
-Caller = Callable[[str, list[Message], dict[str, Any]], Completion]
+#: (model name, messages, sampling parameters) -> the model's Completion, awaited
+Caller = Callable[[str, list[Message], dict[str, Any]], Awaitable[Completion]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +142,7 @@ class SqlPipeline:
         shots = self.examples.nearest(question, examples) if self.examples is not None else []
         return question_messages(self.system, question, shots)
 
-    def run(self, question: str) -> KpiAnswer:
+    async def run(self, question: str) -> KpiAnswer:
         """Answer one question (already checked by :func:`smallfirst.kpi.sqlguard.check_question`). Model errors
         (UpstreamError, ContextOverflowError) propagate; the database's never do."""
         start = time.perf_counter()
@@ -151,8 +153,8 @@ class SqlPipeline:
             messages = self.messages_for(question, shots)
             kinds = ("first", "repair") if self.config.repair else ("first",)
             for kind in kinds:
-                completion = self.call(model, messages, dict(params))
-                attempt = self.check(model, kind, completion)
+                completion = await self.call(model, messages, dict(params))
+                attempt = await asyncio.to_thread(self.check, model, kind, completion)
                 attempts.append(attempt)
                 if attempt.ok:
                     return self._answer(question, attempt, attempts, start)
@@ -167,7 +169,7 @@ class SqlPipeline:
                          seconds=time.perf_counter() - start)
 
     def check(self, model: str, kind: str, completion: Completion) -> Attempt:
-        """Extract, validate, run and judge one answer."""
+        """Extract, validate, run and judge one answer (blocking: the query runs here)."""
         sql = extract_sql(completion.text)
         if sql is None:
             return Attempt(model, kind, completion, None, None,

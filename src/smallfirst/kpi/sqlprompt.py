@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from smallfirst.models.records import Message
+from smallfirst.models.completion import Message
 
 __all__ = ["SolvedQuestion", "extract_sql", "question_messages", "repair_messages", "system_message"]
 

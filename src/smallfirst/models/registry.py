@@ -19,9 +19,9 @@ from smallfirst.models.catalog import CATALOG
 
 if TYPE_CHECKING:
     from smallfirst.config import ModelSpec, Settings
-    from smallfirst.models.base import Model
+    from smallfirst.models.model import BlockingModel, Model
 
-Factory = Callable[[str, "ModelSpec", "Settings"], "Model"]
+Factory = Callable[[str, "ModelSpec", "Settings"], "Model | BlockingModel"]
 
 _BACKENDS: dict[str, Factory | str] = {
     "gguf": "smallfirst.models.llama:build",
@@ -38,14 +38,15 @@ BUILTIN_TIERS: dict[str, dict[str, object]] = {
 
 
 def register_backend(name: str, factory: Factory | str) -> None:
+    """Make ``backend = name`` in a model's config build it with ``factory(name, spec, settings)``, which returns
+    an async Model or a blocking backend; a ``"module:function"`` string is imported on first use."""
     _BACKENDS[name] = factory
 
 
 def _factory(backend: str) -> Factory:
     if backend not in _BACKENDS:
         for ep in md.entry_points(group="smallfirst.backends"):
-            if ep.name == backend:
-                _BACKENDS[backend] = ep.load()
+            _BACKENDS.setdefault(ep.name, f"{ep.value}")
     target = _BACKENDS.get(backend)
     if target is None:
         raise ConfigError(f"unknown backend {backend!r}", hint=f"known: {', '.join(sorted(_BACKENDS))}")
@@ -88,6 +89,8 @@ def registered_tiers(settings: Settings) -> dict[str, ModelSpec]:
 
 
 def resolve(name: str, settings: Settings) -> ModelSpec:
+    """The spec of model ``name``: a configured model, a registered tier, a catalogue entry, or (from the CLI and
+    config) a path to a ``.gguf`` file. Raises UnknownModelError naming the known models."""
     from smallfirst.config import ModelSpec
 
     known = specs(settings)
@@ -101,43 +104,83 @@ def resolve(name: str, settings: Settings) -> ModelSpec:
                             hint=f"known: {', '.join(known)}; run `smallfirst models` or pass a .gguf path")
 
 
-def build(name: str, settings: Settings) -> Model:
+def build(name: str, settings: Settings) -> Model | BlockingModel:
+    """The backend object for model ``name``: an async Model or a blocking in-process backend. Raises
+    UnknownModelError, ConfigError, or ModelFileError (a file that is missing or not what it claims)."""
     spec = resolve(name, settings)
     return _factory(spec.backend)(name, spec, settings)
 
 
 class ModelPool:
-    """Loaded models by name, built once and shared: loading a GGUF costs seconds and hundreds of MB."""
+    """Loaded models by name, built once and shared (loading a GGUF costs seconds and hundreds of MB), each
+    served through the async Model contract: blocking backends on worker threads of their own.
+
+    ``wrap`` is applied to each model once built and made async, e.g. to memoise or instrument it."""
 
     def __init__(self, settings: Settings, wrap: Callable[[Model], Model] | None = None) -> None:
+        from smallfirst.models.threads import Workers
+
+        s = settings.server
         self.settings = settings
-        #: applied to each model once built, e.g. to memoise or instrument it
         self.wrap = wrap
+        self.workers = Workers(s.workers_per_model, s.queue_size, s.overload_retry_after_s)
         self._models: dict[str, Model] = {}
+        self._backends: dict[str, Model | BlockingModel] = {}
         self._lock = threading.Lock()
 
     def get(self, name: str) -> Model:
+        """The async model for ``name``, built on first use (which may take seconds: from async code, prefer
+        :meth:`aget`)."""
         with self._lock:
             model = self._models.get(name)
             if model is None:
-                model = build(name, self.settings)
+                from smallfirst.models.model import is_async
+                from smallfirst.models.threads import Threaded
+
+                backend = build(name, self.settings)
+                model = backend if is_async(backend) else Threaded(backend, self.workers)  # type: ignore[arg-type]
                 if self.wrap is not None:
                     model = self.wrap(model)
+                self._backends[name] = backend
                 self._models[name] = model
             return model
 
-    def release(self, name: str) -> None:
-        """Unload one model to free its memory."""
-        with self._lock:
-            model = self._models.pop(name, None)
+    async def aget(self, name: str) -> Model:
+        """:meth:`get` without blocking the event loop while a model loads."""
+        model = self._models.get(name)
         if model is not None:
-            model.close()
+            return model
+        import asyncio
+
+        return await asyncio.to_thread(self.get, name)
+
+    def backend(self, name: str) -> Model | BlockingModel:
+        """The backend object behind ``name`` (a LlamaModel, a ClassifierModel...), without the pool's wrappers."""
+        self.get(name)
+        return self._backends[name]
 
     def loaded(self) -> list[str]:
+        """Names of the models built so far."""
         return list(self._models)
 
+    async def aclose_sessions(self) -> None:
+        """Close what the natively async backends (endpoints) opened on the running event loop: their HTTP
+        sessions belong to it. Blocking backends hold threads and memory instead, which :meth:`close` frees."""
+        from smallfirst.models.model import is_async
+
+        for backend in list(self._backends.values()):
+            if is_async(backend):
+                await backend.aclose()  # type: ignore[union-attr]
+
     def close(self) -> None:
+        """Free every in-process backend and stop the worker threads. Endpoint sessions are closed by their
+        event loop (``Service.close``)."""
         with self._lock:
-            for model in self._models.values():
-                model.close()
+            backends = list(self._backends.values())
             self._models.clear()
+            self._backends.clear()
+        self.workers.close()
+        for backend in backends:
+            close = getattr(backend, "close", None)
+            if close is not None:
+                close()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import partial
 
 from smallfirst.routing.ensemble import EnsembleRouter
+from smallfirst.routing.factories import register_router
 from smallfirst.routing.learned import LearnedRouter
 from smallfirst.routing.mf import MatrixFactorisationRouter
-from smallfirst.routing.registry import register_router
 from smallfirst.routing.simple import RandomRouter, RulesRouter
 
 register_router("random", RandomRouter)

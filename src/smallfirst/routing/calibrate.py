@@ -23,6 +23,8 @@ __all__ = ["StrongShare", "QualityFraction", "Budget", "MaxProfit", "Target", "C
 
 @dataclass(frozen=True)
 class StrongShare:
+    """Calibration target: send at most ``max_share`` (0..1) of requests to the strong model."""
+
     max_share: float
 
     def __str__(self) -> str:
@@ -31,6 +33,9 @@ class StrongShare:
 
 @dataclass(frozen=True)
 class QualityFraction:
+    """Calibration target: keep at least ``fraction`` (0..1) of the strong model's mean quality, as cheaply as
+    possible."""
+
     fraction: float
 
     def __str__(self) -> str:
@@ -51,6 +56,9 @@ class Budget:
 
 @dataclass(frozen=True)
 class MaxProfit:
+    """Calibration target: maximise expected profit; ``utility(outcomes)`` gives an (n_prompts, n_models) array of
+    profit per prompt and model (the economics report's B - C)."""
+
     utility: Callable[[Outcomes], np.ndarray]
 
     def __str__(self) -> str:
@@ -62,6 +70,9 @@ Target = StrongShare | QualityFraction | Budget | MaxProfit
 
 @dataclass(frozen=True)
 class Calibration:
+    """A calibrated threshold and what it is expected to give on the data it was set on: strong-model ``share`` (0..1),
+    mean ``quality``, the ``target`` it met, spend per 1,000 requests (USD) and, for a profit target, total value."""
+
     threshold: float
     share: float
     quality: float

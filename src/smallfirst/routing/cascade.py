@@ -3,12 +3,13 @@
 Signals (``signal``):
 
 * ``logprob``: the small answer's mean token log-probability (needs a backend that returns logprobs);
-* ``consistency``: ``samples`` extra small answers at temperature > 0; the share agreeing with the first
-  (normalised text) is the confidence: a cheap self-verifier;
+* ``consistency``: ``samples`` extra small answers at temperature >= 0.7 (seeds 1, 2, ...); the share
+  agreeing with the first (normalised text) is the confidence: a cheap self-verifier;
 * ``classifier``: a fitted learned router's estimate that the small model answers well, read before
   the call (so a hopeless prompt still tries small first only if the estimate clears the threshold).
 
-The wasted small attempt is returned in :class:`CascadeResult` so the caller prices it.
+The service prices what the cascade paid for besides the answer it kept: the escalated small attempt, and a
+consistency cascade's samples (``Verdict.extra``).
 
 Offline, over outcome data that records the small model's ``confidence`` (``smallfirst collect`` writes the
 mean token log-probability), :func:`escalation_scores` puts a log-probability cascade on the same curve as
@@ -17,20 +18,17 @@ any router, so ``smallfirst eval`` reports it and ``smallfirst route fit`` calib
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from smallfirst.errors import ConfigError, DataError
-from smallfirst.models.base import Model
-from smallfirst.models.records import Completion, Message
+from smallfirst.models.completion import Completion
 from smallfirst.outcomes import Outcomes
-from smallfirst.routing.base import Router
-from smallfirst.routing.records import Decision
+from smallfirst.routing.policy import Decision, Resample, Verdict
+from smallfirst.routing.router import Router
 
-__all__ = ["Cascade", "CascadeResult", "SIGNALS", "escalation_scores", "threshold_for"]
+__all__ = ["Cascade", "SIGNALS", "escalation_scores", "threshold_for"]
 
 SIGNALS = ("logprob", "consistency", "classifier")
 
@@ -39,26 +37,21 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())[:200]
 
 
-@dataclass(frozen=True)
-class CascadeResult:
-    completion: Completion
-    decision: Decision
-    #: Small-model completions paid for but not returned (the escalated attempt, consistency samples).
-    wasted: tuple[Completion, ...] = ()
-
-
 @dataclass
 class Cascade:
+    """Answer with ``small`` first; keep the answer when its confidence reaches ``threshold``, else escalate to
+    ``large``. An :class:`~smallfirst.routing.policy.Escalating` policy."""
+
     small: str
     large: str
     threshold: float
     signal: str = "logprob"
     name: str = "cascade"
+    #: extra answers a consistency cascade draws (each at temperature >= 0.7, seeds 1..samples)
     samples: int = 2
     router: Router | None = None
     #: the calibration target the threshold was set for, when it was
     target: str | None = None
-    _extra: list[Completion] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.signal not in SIGNALS:
@@ -66,61 +59,38 @@ class Cascade:
         if self.signal == "classifier" and not hasattr(self.router, "predict_quality"):
             raise ConfigError("the classifier signal needs a fitted learned router",
                               hint="fit one with `smallfirst route fit --router logistic`")
+        if self.signal == "consistency" and self.samples < 1:
+            raise ConfigError(f"a consistency cascade needs at least one extra sample, got {self.samples}",
+                              hint="set samples to 2 or more")
 
     def decide(self, prompt: str, task: str | None = None) -> Decision:
+        """Always the small model first."""
         return Decision(model=self.small, policy=self.name, threshold=self.threshold,
                         reason=f"cascade: try {self.small} first ({self.signal})")
 
-    def confidence(self, completion: Completion, prompt: str, task: str | None = None,
-                   resample: Callable[[], Completion] | None = None) -> float | None:
+    async def judge(self, first: Completion, prompt: str, task: str | None, resample: Resample) -> Verdict:
+        """Keep ``first`` iff its confidence reaches the threshold. ``logprob``: its mean token log-probability;
+        ``classifier``: the router's estimate that the small model answers well; ``consistency``: the share of
+        ``samples`` resampled answers equal to it (normalised text), the samples paid for by the request."""
+        extra: tuple[Completion, ...] = ()
+        conf: float | None
         if self.signal == "logprob":
-            return completion.mean_logprob
-        if self.signal == "classifier":
+            conf = first.mean_logprob
+        elif self.signal == "classifier":
             assert self.router is not None
-            return float(self.router.predict_quality([prompt], None if task is None else [task])[0, 0])  # type: ignore[attr-defined]
-        if resample is None:
-            return None
-        others = [resample() for _ in range(self.samples)]
-        self._extra = others
-        first = _norm(completion.text)
-        return sum(_norm(o.text) == first for o in others) / len(others)
-
-    def accept(self, completion: Completion, prompt: str, task: str | None = None) -> tuple[bool, float, str]:
-        """The service's hook: keep the small answer or escalate, with the confidence and the reason."""
-        conf = self.confidence(completion, prompt, task)
+            conf = float(self.router.predict_quality([prompt], None if task is None else [task])[0, 0])  # type: ignore[attr-defined]
+        else:
+            extra = tuple([await resample(i + 1) for i in range(self.samples)])
+            anchor = _norm(first.text)
+            conf = sum(_norm(o.text) == anchor for o in extra) / len(extra)
         if conf is None:
-            why = f"cascade: no {self.signal} signal from {completion.model}; escalated"
-            return False, float("-inf"), why
+            return Verdict(False, f"cascade: no {self.signal} signal from {first.model}; escalated to {self.large}",
+                           escalate_to=self.large, extra=extra)
         if conf >= self.threshold:
-            return True, conf, (f"cascade: {self.signal} {conf:.3f} >= {self.threshold:g}; "
-                                f"kept {completion.model}")
-        return False, conf, (f"cascade: {self.signal} {conf:.3f} < {self.threshold:g}; "
-                             f"escalated to {self.large}")
-
-    def run(self, models: dict[str, Model], messages: Sequence[Message], prompt: str | None = None,
-            task: str | None = None, **params: Any) -> CascadeResult:
-        """Answer through ``models[small]`` and, if needed, ``models[large]``."""
-        prompt = prompt if prompt is not None else "\n".join(m["content"] for m in messages)
-        small, large = models[self.small], models[self.large]
-        first = small.complete(messages, **{**params, "logprobs": True})
-
-        def resample() -> Completion:
-            hot = max(params.get("temperature", 0), 0.7)
-            return small.complete(messages, **{**params, "temperature": hot})
-
-        self._extra = []
-        conf = self.confidence(first, prompt, task, resample)
-        extra = tuple(self._extra)
-        if conf is not None and conf >= self.threshold:
-            d = Decision(model=self.small, policy=self.name, score=conf, threshold=self.threshold,
-                         reason=f"cascade: {self.signal} {conf:.3f} >= {self.threshold:g}; kept {self.small}")
-            return CascadeResult(first, d, extra)
-        second = large.complete(messages, **params)
-        shown = "none" if conf is None else f"{conf:.3f}"
-        d = Decision(model=self.large, policy=self.name, score=conf, threshold=self.threshold,
-                     attempted=(self.small,),
-                     reason=f"cascade: {self.signal} {shown} < {self.threshold:g}; escalated to {self.large}")
-        return CascadeResult(second, d, (first, *extra))
+            return Verdict(True, f"cascade: {self.signal} {conf:.3f} >= {self.threshold:g}; kept {first.model}",
+                           score=conf, extra=extra)
+        return Verdict(False, f"cascade: {self.signal} {conf:.3f} < {self.threshold:g}; escalated to {self.large}",
+                       score=conf, escalate_to=self.large, extra=extra)
 
 
 def escalation_scores(outcomes: Outcomes) -> np.ndarray:

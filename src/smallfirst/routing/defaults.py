@@ -1,8 +1,9 @@
 """The routing policies a fresh install serves, built from the config.
 
 ``auto`` is the configured policy file when there is one, else a cascade from the small to the large
-local model gated on the small model's mean token log-probability. Tasks named in ``routing.specialists`` (by
-default ``kpi``, to the ``northwind-kpi`` tier) go to their specialised model first.
+local model gated on ``routing.cascade_signal`` (default: the small model's mean token log-probability). Tasks
+named in ``routing.specialists`` (by default ``kpi``, to the ``northwind-kpi`` tier) go to their specialised model
+first.
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ if TYPE_CHECKING:
 
 
 def default_policies(settings: Settings) -> dict[str, Any]:
+    """Policy name -> policy: ``cascade``, ``auto``, and each saved policy in ``<home>/policies/*.json``."""
     r = settings.routing
-    policies: dict[str, Any] = {"cascade": Cascade(r.small, r.large, r.cascade_threshold, name="cascade")}
-    auto: Any = Cascade(r.small, r.large, r.cascade_threshold, name="auto")
+
+    def _cascade(name: str) -> Cascade:
+        return Cascade(r.small, r.large, r.cascade_threshold, r.cascade_signal, name=name, samples=r.cascade_samples)
+
+    policies: dict[str, Any] = {"cascade": _cascade("cascade")}
+    auto: Any = _cascade("auto")
     if r.policy:
         path = Path(r.policy).expanduser()
         from smallfirst.routing.policy_store import load_policy

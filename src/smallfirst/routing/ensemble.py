@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from smallfirst.outcomes import Outcomes
-from smallfirst.routing.base import Router
-from smallfirst.routing.registry import make_router
+from smallfirst.routing.factories import make_router
+from smallfirst.routing.router import Router
 
 __all__ = ["EnsembleRouter"]
 
@@ -38,9 +38,11 @@ class EnsembleRouter(Router):
         return np.sum(parts, axis=0) / w.sum()
 
     def get_state(self) -> Any:
+        """Each member's fitted state, and the model names seen in training."""
         return {"routers": [r.get_state() for r in self._routers], "models": self.models}
 
     def set_state(self, state: Any) -> None:
+        """Restore what :meth:`get_state` returned."""
         for r, s in zip(self._routers, state["routers"], strict=True):
             r.set_state(s)
             r.fitted = True

@@ -25,6 +25,8 @@ ENCODERS = ("static", "minilm")
 
 
 def make_encoder(name: str):  # -> smallfirst.embeddings.Encoder
+    """A sentence encoder by name: ``static`` (the distilled model2vec-style table) or ``minilm`` (int8 ONNX).
+    Raises ConfigError for another name."""
     if name == "static":
         from smallfirst.embeddings.static import StaticEncoder
         return StaticEncoder()
@@ -58,11 +60,13 @@ class EmbeddingCache:
 
     @property
     def encoder(self):
+        """The encoder, loaded on first use."""
         if self._encoder is None:
             self._encoder = make_encoder(self.encoder_name)
         return self._encoder
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Shape (len(texts), dim) float32 embeddings; texts seen before come from the cache."""
         keys = [_key(t) for t in texts]
         missing = list(dict.fromkeys(k for k in keys if k not in self._mem))
         if missing:
@@ -76,6 +80,7 @@ class EmbeddingCache:
         return np.stack([self._mem[k] for k in keys]).astype(np.float32)
 
     def save(self) -> None:
+        """Write the cache atomically to ``path`` (no-op without one)."""
         if self.path is None or not self._mem:
             return
         self.path.mkdir(parents=True, exist_ok=True)
@@ -111,15 +116,19 @@ def shared_cache(encoder_name: str, disk: bool = False) -> EmbeddingCache:
 
 
 class EmbeddingFeatures:
+    """The prompt's sentence embedding (``encoder``: static or minilm) as a dense block; nothing to fit."""
+
     def __init__(self, encoder: str = "static") -> None:
         if encoder not in ENCODERS:
             raise ConfigError(f"unknown encoder {encoder!r}", hint=f"known: {', '.join(ENCODERS)}")
         self.encoder = encoder
 
     def fit(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> EmbeddingFeatures:
+        """Nothing to learn; returns self."""
         return self
 
     def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
+        """Shape (n_prompts, dim): the cached embeddings."""
         return shared_cache(self.encoder).encode(prompts)
 
 
@@ -135,9 +144,11 @@ class HashingFeatures:
         self._vec = HashingVectorizer(n_features=n_features, ngram_range=(1, ngrams), norm="l2")
 
     def fit(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> HashingFeatures:
+        """Nothing to learn (hashing needs no vocabulary); returns self."""
         return self
 
     def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
+        """Shape (n_prompts, n_features) sparse rows, L2-normalised."""
         return self._vec.transform(list(prompts)).toarray().astype(np.float32)
 
 
@@ -159,6 +170,7 @@ class TfidfFeatures:
         self.idf = np.zeros(0, dtype=np.float32)
 
     def fit(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> TfidfFeatures:
+        """Learn the vocabulary and IDF weights from the training prompts."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         vec = TfidfVectorizer(ngram_range=(1, self.ngrams), min_df=self.min_df, sublinear_tf=True)
@@ -187,6 +199,7 @@ class TfidfFeatures:
         return idx, val / norm
 
     def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None):
+        """Shape (n_prompts, vocabulary) sparse TF-IDF rows, L2-normalised."""
         import scipy.sparse as sp
 
         indptr, indices, data = [0], [], []
@@ -200,6 +213,7 @@ class TfidfFeatures:
                              shape=(len(prompts), len(self.idf)), dtype=np.float32)
 
     def linear(self, prompts: Sequence[str], tasks: Sequence[str] | None, coef: np.ndarray) -> np.ndarray:
+        """Shape (n_prompts, n_heads): the block times ``coef``, computed from each row's non-zeros."""
         out = np.zeros((len(prompts), coef.shape[1]))
         for i, p in enumerate(prompts):
             idx, val = self._entries(p)
@@ -214,12 +228,14 @@ class _ByTask:
         self.tasks: list[str] = []
 
     def fit(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> Self:
+        """Remember the task labels seen in training, in order of first appearance."""
         self.tasks = sorted({t for t in (tasks or ()) if t})
         self.__dict__.pop("index", None)
         return self
 
     @cached_property
     def index(self) -> dict[str, int]:
+        """Task label -> its column (or block) number."""
         return {t: i for i, t in enumerate(self.tasks)}
 
 
@@ -227,6 +243,7 @@ class TaskFeatures(_ByTask):
     """One-hot of the task label seen in training; unseen or missing tasks are all zeros."""
 
     def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
+        """Shape (n_prompts, n_tasks) one-hot; unseen or missing tasks are zero rows."""
         out = np.zeros((len(prompts), len(self.tasks)), dtype=np.float32)
         if tasks is not None:
             for i, t in enumerate(tasks):
@@ -242,9 +259,11 @@ class ShapeFeatures:
     _NEG = re.compile(r"\b(not|except|false|least|incorrect)\b", re.I)
 
     def fit(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> ShapeFeatures:
+        """Nothing to learn; returns self."""
         return self
 
     def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
+        """Shape (n_prompts, 5): log length, digit share, maths symbols, negations, log line count."""
         rows = []
         for p in prompts:
             n = max(len(p), 1)
@@ -269,6 +288,7 @@ class TaskCrossedFeatures(_ByTask):
         return [(i, index[t]) for i, t in enumerate(tasks or ()) if t in index]
 
     def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None):
+        """Shape (n_prompts, n_tasks * dim) sparse: each row's embedding in its task's block."""
         import scipy.sparse as sp
 
         known = self._known(tasks)
@@ -283,6 +303,7 @@ class TaskCrossedFeatures(_ByTask):
                              dtype=np.float32)
 
     def linear(self, prompts: Sequence[str], tasks: Sequence[str] | None, coef: np.ndarray) -> np.ndarray:
+        """Shape (n_prompts, n_heads): each row's embedding times its task block's rows of ``coef``."""
         out = np.zeros((len(prompts), coef.shape[1]))
         known = self._known(tasks)
         if known:
@@ -309,6 +330,7 @@ class OptionFeatures:
 
     @staticmethod
     def split(prompt: str) -> tuple[str, list[str]] | None:
+        """(stem, [option texts]) of a multiple-choice prompt with options A. to D. on their own lines, else None."""
         body = prompt.removesuffix("\nAnswer:")
         starts = [body.rfind(f"\n{letter}. ") for letter in "ABCD"]
         if min(starts) < 0 or starts != sorted(starts):
@@ -338,6 +360,7 @@ class OptionFeatures:
         return out, found
 
     def fit(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> OptionFeatures:
+        """Learn each option feature's mean and standard deviation over the training prompts that have options."""
         raw, found = self._raw(prompts)
         if found.any():
             self.mean = raw[found].mean(0)
@@ -345,6 +368,8 @@ class OptionFeatures:
         return self
 
     def transform(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
+        """Shape (n_prompts, n_option_features + 1): the standardised option features (zeros for a prompt without
+        options), then a 0/1 column saying whether the prompt had options."""
         raw, found = self._raw(prompts)
         scaled = np.where(found[:, None], (raw - self.mean) / self.std, 0.0).astype(np.float32)
         return np.column_stack([scaled, found.astype(np.float32)])

@@ -17,7 +17,6 @@ from threadpoolctl import threadpool_limits
 
 from smallfirst.errors import ConfigError
 from smallfirst.outcomes import Outcomes
-from smallfirst.routing.base import Router
 from smallfirst.routing.features import (
     EmbeddingFeatures,
     HashingFeatures,
@@ -28,6 +27,7 @@ from smallfirst.routing.features import (
     TfidfFeatures,
     linear_term,
 )
+from smallfirst.routing.router import Router
 
 __all__ = ["LearnedRouter", "FEATURES", "HEADS"]
 
@@ -88,6 +88,8 @@ class LearnedRouter(Router):
         return [f.transform(prompts, tasks) for f in self._feats]
 
     def featurise(self, prompts: Sequence[str], tasks: Sequence[str] | None) -> Any:
+        """The feature matrix of ``prompts`` (dense, or sparse CSR when any block is sparse), shape (n_prompts,
+        n_features)."""
         return self._join(self._parts(prompts, tasks))
 
     def _join(self, parts: list[Any]) -> Any:
@@ -203,10 +205,12 @@ class LearnedRouter(Router):
         return q[:, -1] - q[:, 0]
 
     def get_state(self) -> Any:
+        """The fitted featurisers and heads (pickled into a saved policy)."""
         return {"heads": self._heads, "train_quality": self._train_quality, "feats": self._feats,
                 "models": self.models, "widths": self._widths}
 
     def set_state(self, state: Any) -> None:
+        """Restore what :meth:`get_state` returned."""
         self._heads = state["heads"]
         self._train_quality = state["train_quality"]
         self._feats = state["feats"]

@@ -14,13 +14,18 @@ from typing import Any
 import numpy as np
 
 from smallfirst.outcomes import Outcomes
-from smallfirst.routing.base import Router
 from smallfirst.routing.learned import _featuriser
+from smallfirst.routing.router import Router
 
 __all__ = ["MatrixFactorisationRouter"]
 
 
 class MatrixFactorisationRouter(Router):
+    """RouteLLM's matrix-factorisation router (Ong et al., 2024, "RouteLLM", section 4.1) adapted to prompt features: a
+    bilinear score of a projected prompt embedding against a learned vector per model, trained with Adam on the
+    prompts where the two models differ (strong win = 1). ``dim`` is the projection's size, ``epochs`` passes over
+    the data."""
+
     name = "mf"
 
     def __init__(self, features: Sequence[str] = ("static", "task"), dim: int = 64, epochs: int = 60,
@@ -81,7 +86,9 @@ class MatrixFactorisationRouter(Router):
         return 1 / (1 + np.exp(-z))
 
     def get_state(self) -> Any:
+        """The learned weights."""
         return {"w": self._w, "feats": self._feats, "models": self.models}
 
     def set_state(self, state: Any) -> None:
+        """Restore what :meth:`get_state` returned."""
         self._w, self._feats, self.models = state["w"], state["feats"], tuple(state["models"])

@@ -1,16 +1,89 @@
-"""Policies turn a router's score into a Decision. Two models: one threshold. More: a ladder."""
+"""The policy contract, and the policies that turn a router's score into a Decision.
+
+A :class:`Policy` picks a model for a prompt before any model runs (``decide``). An :class:`Escalating` policy
+also judges the answer of the model it picked first (``judge``), and may send the request on to another model:
+a cascade, or a specialist that hands its unsure answers to a general policy. The service runs both kinds the
+same way on every path (CLI, gateway, demo, streaming or not); what a policy concluded is a :class:`Decision`
+before the call and a :class:`Verdict` after it, both recorded in the request log.
+
+Two models: one threshold (:class:`ThresholdPolicy`). More: a ladder (:class:`LadderPolicy`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from smallfirst.errors import ConfigError
-from smallfirst.routing.base import Router
-from smallfirst.routing.records import Decision
+from smallfirst.models.completion import Completion
+from smallfirst.routing.router import Router
 
-__all__ = ["ThresholdPolicy", "LadderPolicy"]
+__all__ = ["Decision", "Escalating", "LadderPolicy", "Policy", "Resample", "ThresholdPolicy", "Verdict"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The chosen model and why, as recorded in the request log. ``score`` is the router's estimate that the
+    request needs the larger model (higher means harder), or a cascade's confidence once judged; ``threshold``
+    is the cut it was compared with."""
+
+    model: str
+    policy: str
+    reason: str
+    score: float | None = None
+    threshold: float | None = None
+    #: models tried before ``model`` answered (a cascade's escalation, or fallbacks)
+    attempted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """An escalating policy's judgement of a first answer: keep it, or escalate to ``escalate_to``.
+
+    ``score`` is the confidence the judgement read (None when the signal was missing); ``extra`` are completions
+    the judgement itself paid for (a consistency cascade's samples), which the request's cost includes."""
+
+    accept: bool
+    reason: str
+    score: float | None = None
+    escalate_to: str | None = None
+    extra: tuple[Completion, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.accept and not self.escalate_to:
+            raise ValueError("a verdict that escalates must name the model to escalate to")
+
+
+#: another sample of the first model's answer, at a temperature above 0 and the given sample index (its seed)
+Resample = Callable[[int], Awaitable[Completion]]
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything that picks a model for a prompt: ``decide(prompt, task) -> Decision``, with no model call."""
+
+    name: str
+
+    def decide(self, prompt: str, task: str | None = None) -> Decision:
+        """The model for ``prompt`` (of task type ``task``, when known), and why."""
+        ...
+
+
+@runtime_checkable
+class Escalating(Policy, Protocol):
+    """A policy that judges the first answer before it is kept.
+
+    ``judge`` returns None when it has nothing to say about this answer (it came from a model the policy does
+    not judge), else a :class:`Verdict`. ``resample`` draws further answers from the first model when the
+    signal needs them."""
+
+    async def judge(self, first: Completion, prompt: str, task: str | None,
+                    resample: Resample) -> Verdict | None:
+        """Keep ``first``, escalate, or None when this answer is not the policy's to judge."""
+        ...
 
 
 @dataclass
@@ -32,6 +105,7 @@ class ThresholdPolicy:
             raise ConfigError(f"a threshold policy needs two models, got {list(self.models)}")
 
     def decide(self, prompt: str, task: str | None = None) -> Decision:
+        """The strong model iff the router's score reaches the threshold."""
         score = self.router.score(prompt, task)
         strong = score >= self.threshold
         model = self.models[-1] if strong else self.models[0]
@@ -66,10 +140,13 @@ class LadderPolicy:
         self._rel = c / c.max() if c.max() > 0 else c
 
     def utilities(self, prompt: str, task: str | None = None) -> np.ndarray:
+        """Shape (n_models,): predicted quality minus cost_weight times each model's cost relative to the
+        dearest."""
         q = self.router.predict_quality([prompt], None if task is None else [task])[0]  # type: ignore[attr-defined]
         return q - self.cost_weight * self._rel
 
     def decide(self, prompt: str, task: str | None = None) -> Decision:
+        """The model of highest utility."""
         u = self.utilities(prompt, task)
         j = int(np.argmax(u))
         return Decision(model=self.models[j], policy=self.name, score=float(u[j]), threshold=self.cost_weight,

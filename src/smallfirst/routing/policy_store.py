@@ -18,8 +18,8 @@ from typing import Any
 
 from smallfirst.errors import ConfigError
 from smallfirst.routing.cascade import Cascade
+from smallfirst.routing.factories import make_router
 from smallfirst.routing.policy import LadderPolicy, ThresholdPolicy
-from smallfirst.routing.registry import make_router
 
 __all__ = ["save_policy", "load_policy", "Policy"]
 
@@ -46,6 +46,8 @@ def _router_from(doc: dict[str, Any], path: Path) -> Any:
 
 
 def save_policy(policy: Policy, path: str | Path) -> Path:
+    """Write ``policy`` (threshold, ladder or cascade, with its router's fitted state) to ``path`` atomically and
+    return the path. Raises ConfigError for another kind of policy."""
     p = Path(path)
     doc: dict[str, Any] = {"format": _FORMAT, "name": policy.name, "target": getattr(policy, "target", None)}
     if isinstance(policy, ThresholdPolicy):

@@ -9,7 +9,7 @@ import numpy as np
 
 from smallfirst.errors import ConfigError
 from smallfirst.outcomes import Outcomes
-from smallfirst.routing.base import Router
+from smallfirst.routing.router import Router
 
 __all__ = ["RandomRouter", "RulesRouter"]
 
@@ -81,11 +81,14 @@ class RulesRouter(Router):
         return out
 
     def get_state(self) -> Any:
+        """The learned task -> score table."""
         return {"learned": self.learned}
 
     def set_state(self, state: Any) -> None:
+        """Restore what :meth:`get_state` returned."""
         self.learned = dict(state["learned"])
 
     @classmethod
     def from_config(cls, table: dict[str, Any]) -> RulesRouter:
+        """A rules router from the config's ``[routing.rules]`` table (its keys are the constructor's parameters)."""
         return cls(**table)

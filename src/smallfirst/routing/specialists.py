@@ -16,33 +16,37 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from smallfirst.models.records import Completion
-from smallfirst.routing.records import Decision
+from smallfirst.models.completion import Completion
+from smallfirst.routing.policy import Decision, Policy, Resample, Verdict
 
 
 @dataclass
 class SpecialistPolicy:
+    """An :class:`~smallfirst.routing.policy.Escalating` policy: each task family with a specialist goes to it
+    first; every other request, and every unsure specialist answer, to ``general``."""
+
     name: str
     #: task family -> specialised model name
     specialists: Mapping[str, str]
-    general: Any
+    general: Policy
     #: specialised model name -> probability below which it escalates
     thresholds: Callable[[str], float]
 
     @property
     def small(self) -> str:
         """The general policy's first model, when it has one (a cascade's): what a budget hold reserves for."""
-        return self.general.small
+        return self.general.small  # type: ignore[attr-defined,no-any-return]
 
     @property
     def large(self) -> str:
         """The general policy's escalation model, when it has one (a cascade's)."""
-        return self.general.large
+        return self.general.large  # type: ignore[attr-defined,no-any-return]
 
     def _specialist(self, task: str | None) -> str | None:
         return self.specialists.get((task or "").split("/")[0])
 
     def decide(self, prompt: str, task: str | None = None) -> Decision:
+        """The task's specialist, else the general policy's choice."""
         model = self._specialist(task)
         if model is None:
             d = self.general.decide(prompt, task)
@@ -51,30 +55,20 @@ class SpecialistPolicy:
         return Decision(model=model, policy=self.name, threshold=self.thresholds(model),
                         reason=f"specialist {model} for {task}")
 
-    def accept(self, completion: Completion, prompt: str, task: str | None = None) -> tuple[bool, float, str] | None:
-        """The specialist's answer kept or escalated by its confidence; any other answer is the general policy's
-        to judge (None when it judges nothing)."""
-        if self._specialist(task) is None or completion.model not in self.specialists.values():
-            judge = getattr(self.general, "accept", None)
-            return judge(completion, prompt, task) if judge is not None else None
-        lp = completion.logprobs[0].logprob if completion.logprobs else float("-inf")
-        p, cut = math.exp(lp), self.thresholds(completion.model)
+    async def judge(self, first: Completion, prompt: str, task: str | None, resample: Resample) -> Verdict | None:
+        """Keep a specialist's answer when its calibrated probability reaches the specialist's threshold, else
+        escalate to the model the general policy picks. Any other answer is the general policy's to judge (a
+        cascade's small answer), or not judged (None) when that policy judges nothing."""
+        if self._specialist(task) is None or first.model not in self.specialists.values():
+            general_judge = getattr(self.general, "judge", None)
+            return await general_judge(first, prompt, task, resample) if general_judge is not None else None
+        lp = first.logprobs[0].logprob if first.logprobs else float("-inf")
+        p, cut = math.exp(lp), self.thresholds(first.model)
         if p >= cut:
-            return True, p, f"specialist {completion.model}: confidence {p:.3f} >= {cut:.3f}; kept"
-        return False, p, f"specialist {completion.model}: confidence {p:.3f} < {cut:.3f}; escalated"
-
-    def escalate(self, prompt: str, task: str | None = None) -> Decision:
-        """Where an answer judged unsure goes: a specialist's to the general policy's pick; the general policy's
-        own (a cascade's small answer) to where that policy escalates."""
-        if self._specialist(task) is not None:
-            return self.general.decide(prompt, task)
-        escalate = getattr(self.general, "escalate", None)
-        if escalate is not None:
-            return escalate(prompt, task)
-        large = getattr(self.general, "large", None)
-        if large:
-            return Decision(model=large, policy=self.name, reason=f"{self.general.name}: escalated to {large}")
-        return self.general.decide(prompt, task)
+            return Verdict(True, f"specialist {first.model}: confidence {p:.3f} >= {cut:.3f}; kept", score=p)
+        target = self.general.decide(prompt, task).model
+        return Verdict(False, f"specialist {first.model}: confidence {p:.3f} < {cut:.3f}; escalated to {target}",
+                       score=p, escalate_to=target)
 
 
 def configured_threshold(name: str, settings: Any) -> float:

@@ -22,13 +22,13 @@ from starlette.types import Receive, Scope, Send
 
 from smallfirst.config import Settings, load_settings
 from smallfirst.models.registry import specs
-from smallfirst.server import completions, dashboard, errors
+from smallfirst.server import completions, dashboard, error_responses
 from smallfirst.server.auth import Gatekeeper
 from smallfirst.server.limits import BodyLimit
 from smallfirst.server.metrics import GatewayMetrics
 from smallfirst.server.wire import ErrorResponse, Health, ModelCard, ModelList
 from smallfirst.service import Service
-from smallfirst.store.records import RequestRecord
+from smallfirst.store.request_record import RequestRecord
 
 _STARTED = int(time.time())
 
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     owned = service is None
     service = service or Service(settings)
     service.use_background_log()
-    metrics = GatewayMetrics(lambda: service.calls.workers.depths())
+    metrics = GatewayMetrics(lambda: service.pool.workers.depths())
     service.observers.append(metrics.observe)
     gw = Gateway(settings, service, Gatekeeper(service), metrics)
 
@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         "that does the job, and reports what that saved against a baseline model.",
     )
     app.state.gateway = gw
-    errors.install(app, gw.refused)
+    error_responses.install(app, gw.refused)
     _add_pages(app, gw)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes, refused=gw.refused)
     _openapi(app)

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from smallfirst.errors import AuthError, BudgetExceededError, ConfigError, ForbiddenError
-from smallfirst.models.records import Message, Usage
+from smallfirst.models.completion import Message, Usage
 from smallfirst.models.registry import resolve
 from smallfirst.server.ratelimit import RateLimiter
 from smallfirst.service import Service

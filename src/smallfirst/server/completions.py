@@ -21,10 +21,10 @@ from pydantic_core import to_json
 from starlette.types import Receive, Scope, Send
 
 from smallfirst.errors import SmallfirstError
-from smallfirst.models.records import Completion
+from smallfirst.models.completion import Completion
 from smallfirst.server import telemetry
 from smallfirst.server.auth import Admission
-from smallfirst.server.errors import error_response, response_for
+from smallfirst.server.error_responses import error_response, response_for
 from smallfirst.server.limits import too_large
 from smallfirst.server.route_info import route_headers, route_info
 from smallfirst.server.sse import DONE, ClientGone, SSEResponse, event, until_disconnect

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from smallfirst.store.records import RequestRecord
+from smallfirst.store.request_record import RequestRecord
 from smallfirst.store.requests import Totals
 
 _STYLE = """

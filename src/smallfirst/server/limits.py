@@ -11,7 +11,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smallfirst.errors import PayloadTooLargeError
-from smallfirst.server.errors import Refusal, from_exception
+from smallfirst.server.error_responses import Refusal, from_exception
 
 
 def too_large(path: str, size: int, limit: int, refused: Refusal | None) -> PayloadTooLargeError:

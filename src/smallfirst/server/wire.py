@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from smallfirst.errors import SmallfirstError
-from smallfirst.models.records import Message
+from smallfirst.models.completion import Message
 
 
 class _Wire(BaseModel):

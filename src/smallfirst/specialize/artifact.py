@@ -22,7 +22,7 @@ import numpy as np
 from smallfirst.errors import ModelFileError
 from smallfirst.models.files import sha256_file
 from smallfirst.specialize.classifier import TextClassifier
-from smallfirst.specialize.features import FeatureConfig, Featuriser
+from smallfirst.specialize.head_features import FeatureConfig, Featuriser
 
 FORMAT = "smallfirst-classifier"
 FORMAT_VERSION = 1

@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from smallfirst.embeddings.base import Encoder
+from smallfirst.embeddings.encoder import Encoder
 from smallfirst.errors import DataError
 from smallfirst.specialize.calibration import expected_calibration_error, fit_temperature, softmax
 from smallfirst.specialize.data import LabelledData, validate_labelled
 from smallfirst.specialize.embedcache import encode_cached
 from smallfirst.specialize.escalation import threshold_for_precision
-from smallfirst.specialize.features import FeatureConfig, Featuriser
+from smallfirst.specialize.head_features import FeatureConfig, Featuriser
 
 #: (stage, done, total): training and evaluation report through this so the CLI can draw bars
 Progress = Callable[[str, int, int], None]

@@ -15,12 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smallfirst.errors import DataError, SmallfirstError, UpstreamError
+from smallfirst.errors import ConfigError, DataError, ModelFileError, SmallfirstError, UnknownModelError, UpstreamError
 from smallfirst.specialize.data import LabelledData
 
 if TYPE_CHECKING:
     from smallfirst.config import Settings
-    from smallfirst.models.base import Model
+    from smallfirst.models.completion import Completion, Message
+    from smallfirst.models.model import BlockingModel
 
 PROMPT = (
     "Classify the text into exactly one of these labels: {labels}.\n"
@@ -64,7 +65,7 @@ def normalise_label(answer: str, labels: Sequence[str] | None) -> str:
 
 
 def label_with_teacher(
-    teacher: str | Model,
+    teacher: str | BlockingModel,
     texts: Sequence[str],
     settings: Settings,
     *,
@@ -72,15 +73,24 @@ def label_with_teacher(
     max_tokens: int = 16,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[str], list[str]]:
-    """(normalised labels, raw answers) for ``texts`` from a configured model. An unreachable or missing
-    teacher fails on the first text with a clear error, before any training."""
-    from smallfirst.models.registry import build
+    """(normalised labels, raw answers) for ``texts`` from a teacher. A teacher named by ``teacher`` is asked
+    through the service, so each labelling call is priced and logged like any request (source "distill"); a
+    blocking model object is called directly. An unreachable or missing teacher fails on the first text with a
+    clear error, before any training."""
+    from smallfirst.service import RequestContext, Service
 
     name = teacher if isinstance(teacher, str) else teacher.name
-    try:
-        model = build(teacher, settings) if isinstance(teacher, str) else teacher
-    except SmallfirstError as exc:
-        raise type(exc)(f"teacher model {name!r} is not available: {exc.message}", hint=exc.hint) from None
+    service = Service(settings) if isinstance(teacher, str) else None
+
+    def ask(messages: list[Message]) -> Completion:
+        if service is None:
+            return teacher.complete(messages, max_tokens=max_tokens, temperature=0.0)  # type: ignore[union-attr]
+        try:
+            return service.answer(messages, name, ctx=RequestContext(source="distill"), max_tokens=max_tokens,
+                                  temperature=0.0).completion
+        except (UnknownModelError, ConfigError, ModelFileError) as exc:
+            raise type(exc)(f"teacher model {name!r} is not available: {exc.message}", hint=exc.hint) from None
+
     cache_path = teacher_cache(name)
     cached: dict[str, str] = {}
     if cache_path.exists():
@@ -103,9 +113,9 @@ def label_with_teacher(
                 k = _key(prompt)
                 if k not in cached:
                     try:
-                        c = model.complete(
-                            [{"role": "user", "content": prompt}], max_tokens=max_tokens, temperature=0.0
-                        )
+                        c = ask([{"role": "user", "content": prompt}])
+                    except (UnknownModelError, ConfigError, ModelFileError):
+                        raise
                     except SmallfirstError as exc:
                         raise UpstreamError(
                             f"teacher model {name!r} failed on text {i + 1}: {exc.message}",
@@ -125,8 +135,8 @@ def label_with_teacher(
                 if progress is not None:
                     progress(i + 1, len(texts))
     finally:
-        if isinstance(teacher, str):
-            model.close()
+        if service is not None:
+            service.close()
     return [normalise_label(a, labels) for a in answers], answers
 
 

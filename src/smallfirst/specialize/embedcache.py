@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smallfirst.embeddings.base import Encoder
+from smallfirst.embeddings.encoder import Encoder
 
 CHUNK = 512
 

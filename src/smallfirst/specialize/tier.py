@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from smallfirst.errors import ConfigError, DataError
-from smallfirst.models.records import Chunk, Completion, Message, TokenLogprob, Usage
+from smallfirst.models.completion import Chunk, Completion, Message, TokenLogprob, Usage
 from smallfirst.specialize.artifact import ArtifactInfo, load_artifact
 from smallfirst.specialize.classifier import TextClassifier
 

@@ -12,7 +12,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy.orm import Session
 
 from smallfirst.redact import redact
-from smallfirst.store.records import RequestRecord
+from smallfirst.store.request_record import RequestRecord
 from smallfirst.store.tables import Request
 
 _FIELDS = [f.name for f in dataclasses.fields(RequestRecord)]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
-from smallfirst.store.records import RequestRecord
+from smallfirst.store.request_record import RequestRecord
 from smallfirst.store.requests import insert_many
 
 _BATCH = 512

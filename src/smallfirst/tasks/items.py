@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smallfirst.errors import DataError
-from smallfirst.models.records import Message
+from smallfirst.models.completion import Message
 
 
 @dataclass(frozen=True, slots=True)

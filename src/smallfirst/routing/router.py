@@ -38,9 +38,12 @@ class Router(ABC):
         self.fitted = False
 
     def get_params(self) -> dict[str, Any]:
+        """The constructor's parameters, as scikit-learn estimators report them."""
         return dict(self.params)
 
     def fit(self, outcomes: Outcomes) -> Router:
+        """Fit on ``outcomes`` (at least two models; the last is "strong") and return self. Raises DataError for fewer
+        than two models."""
         two_model_gain(outcomes)
         self.models = outcomes.models
         self._fit(outcomes)
@@ -48,9 +51,12 @@ class Router(ABC):
         return self
 
     def score(self, prompt: str, task: str | None = None) -> float:
+        """One prompt's score (higher: more likely to need the strong model)."""
         return float(self.score_batch([prompt], None if task is None else [task])[0])
 
     def score_batch(self, prompts: Sequence[str], tasks: Sequence[str] | None = None) -> np.ndarray:
+        """Shape (len(prompts),) float scores. ``tasks``, when given, has one task per prompt. Raises NotFittedError
+        before fit, DataError for mismatched lengths."""
         if not self.fitted:
             raise NotFittedError(f"router {self.name!r} is not fitted",
                                  hint="call fit(outcomes) first, or load a saved policy")
@@ -60,9 +66,11 @@ class Router(ABC):
         return np.asarray(scores, dtype=float)
 
     def get_state(self) -> Any:
+        """The fitted state, for saving a policy (default: the instance's attributes)."""
         return self.__dict__
 
     def set_state(self, state: Any) -> None:
+        """Restore what :meth:`get_state` returned."""
         self.__dict__.update(state)
 
     @abstractmethod

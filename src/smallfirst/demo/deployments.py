@@ -48,8 +48,8 @@ def build_hybrid(outcomes_path: Path | str, learn_from: tuple[str, str], serve: 
     from smallfirst.evaluate.crossfit import cross_fit_scores, summarise
     from smallfirst.evaluate.loaders import load_outcomes
     from smallfirst.routing.calibrate import MaxProfit, calibrate
+    from smallfirst.routing.factories import make_router
     from smallfirst.routing.policy import ThresholdPolicy
-    from smallfirst.routing.registry import make_router
 
     outcomes = load_outcomes(outcomes_path).select_models(list(learn_from))
     results = []

@@ -19,6 +19,9 @@ class _State:
 
 
 class CircuitBreaker:
+    """Per-model circuit breaker: after ``failures`` retryable failures in a row the model is skipped for
+    ``cooldown_s`` seconds, then one trial call is let through. ``clock`` returns seconds (monotonic), replaceable
+    in tests."""
     def __init__(self, failures: int, cooldown_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.failures = failures
         self.cooldown_s = cooldown_s
@@ -44,10 +47,12 @@ class CircuitBreaker:
             st.trial_in_flight = True  # half-open: this caller is the one trial
 
     def success(self, name: str) -> None:
+        """A call to ``name`` succeeded: close its circuit."""
         with self._lock:
             self._states.pop(name, None)
 
     def failure(self, name: str) -> None:
+        """A retryable call to ``name`` failed: count it, and open the circuit at the threshold."""
         with self._lock:
             st = self._states.setdefault(name, _State())
             st.failures += 1
@@ -56,6 +61,7 @@ class CircuitBreaker:
                 st.open_until = self.clock() + self.cooldown_s
 
     def is_open(self, name: str) -> bool:
+        """True while ``name`` is being skipped."""
         with self._lock:
             st = self._states.get(name)
             return st is not None and st.failures >= self.failures and self.clock() < st.open_until

@@ -7,22 +7,26 @@ from typing import Literal, TypedDict
 
 
 class Message(TypedDict):
+    """One chat turn as the models receive it: ``role`` and text ``content``."""
     role: Literal["system", "user", "assistant", "tool"] | str
     content: str
 
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Tokens one call consumed, as the backend counted them (a server may count more than ``max_tokens``)."""
     prompt_tokens: int
     completion_tokens: int
 
     @property
     def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
         return self.prompt_tokens + self.completion_tokens
 
 
 @dataclass(frozen=True, slots=True)
 class TokenLogprob:
+    """One generated token and its natural-log probability under the model (<= 0)."""
     token: str
     logprob: float
 
@@ -46,6 +50,8 @@ class Completion:
 
     @property
     def mean_logprob(self) -> float | None:
+        """The mean token log-probability of the answer (the log-probability cascade's signal), or None without
+        logprobs."""
         if not self.logprobs:
             return None
         return sum(t.logprob for t in self.logprobs) / len(self.logprobs)
