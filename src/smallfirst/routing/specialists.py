@@ -72,14 +72,9 @@ class SpecialistPolicy:
 
 
 def configured_threshold(name: str, settings: Any) -> float:
-    """The confidence below which a specialist named in ``[routing.specialists]`` escalates: a classifier tier's
-    own threshold (set for its target precision when it was trained), else 0, i.e. its answers are kept (the KPI
-    tier repairs and escalates inside itself)."""
+    """The confidence below which a specialist named in ``[routing.specialists]`` escalates: its model's
+    ``options.escalate_below`` (a probability, e.g. the threshold a classifier tier was calibrated to),
+    else 0, i.e. its answers are kept (the KPI tier repairs and escalates inside itself)."""
     from smallfirst.models.registry import resolve
 
-    spec = resolve(name, settings)
-    if spec.backend == "classifier" and spec.artifact:
-        from smallfirst.specialize.artifact import read_info
-
-        return float(read_info(spec.artifact).threshold)
-    return 0.0
+    return float(resolve(name, settings).options.get("escalate_below", 0.0))
