@@ -29,7 +29,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -160,6 +160,8 @@ async def _main(argv: Sequence[str] | None) -> int:
     ap.add_argument("--pipelines", nargs="+", default=["3,3"], metavar="KS,KL",
                     help="pipelines to run: retrieved examples for the small and the large model; the first is "
                          "the one the last line reports")
+    ap.add_argument("--link", action="store_true",
+                    help="also run every variant with schema linking (each prompt shows only the linked tables)")
     ap.add_argument("--small", default="qwen2.5-coder-0.5b")
     ap.add_argument("--large", default="qwen2.5-coder-1.5b")
     ap.add_argument("--examples", type=int, default=3, help="retrieved examples per prompt")
@@ -196,7 +198,10 @@ async def _main(argv: Sequence[str] | None) -> int:
         ks, kl = (int(x) for x in spec_text.split(","))
         variants["pipeline" if i == 0 else f"pipeline ({ks}/{kl} examples)"] = PipelineConfig(
             (small, large), repair=True, examples=(ks, kl))
-    tiers = {name: KpiModel(name, SqlPipeline(db, schema, cfg, call, index if any(cfg.shots) else None), pool)
+    if args.link:
+        variants.update({f"{name}, linked": replace(cfg, link=True) for name, cfg in variants.items()})
+    tiers = {name: KpiModel(name, SqlPipeline(db, schema, cfg, call, index if any(cfg.shots) or cfg.link else None,
+                                              notes=northwind_notes()), pool)
              for name, cfg in variants.items()}
     tally = {name: Tally(name, cfg.models) for name, cfg in variants.items()}
     spec = ModelSpec(backend="kpi")

@@ -14,6 +14,8 @@ Options (``[models.NAME] backend = "kpi"``, ``options = {...}``), all optional:
   leaves escalation out;
 * ``repair`` (true), ``examples`` (retrieved examples per prompt: 3, or one number per model such as ``[0, 3]``;
   0 for none), ``max_tokens`` (256);
+* ``link``: show each model only the tables the question links to (:mod:`smallfirst.kpi.schemalink`), true or
+  one flag per model (default false: the whole schema, which a local model keeps in its KV cache);
 * ``examples_file``: a JSONL of ``{"question", "sql"}`` solved questions to retrieve from (default: the shipped
   training split for the default database, none otherwise);
 * ``notes`` or ``notes_file``: business definitions shown under the schema (default: Northwind's, for it);
@@ -48,7 +50,7 @@ NO_ANSWER = "No answer:"
 #: the answer's confidence when no attempt produced a result (log of 1e-6); an answer that ran has 0.0
 NO_ANSWER_LOGPROB = math.log(1e-6)
 _OPTIONS = frozenset({"db", "small", "large", "repair", "examples", "examples_file", "notes", "notes_file",
-                      "max_tokens", "timeout_s", "max_rows"})
+                      "max_tokens", "timeout_s", "max_rows", "link"})
 _SHOWN_ROWS = 20
 
 
@@ -192,13 +194,15 @@ def build(name: str, spec: ModelSpec, settings: Settings) -> KpiModel:
                                str(opts.get("large", settings.routing.large))) if m)
     for model in models:
         resolve(model, settings)  # an unknown model fails here, naming the known ones
-    shots = opts.get("examples", 3)
+    shots, link = opts.get("examples", 3), opts.get("link", False)
     try:
         per_model = tuple(int(k) for k in shots) if isinstance(shots, list | tuple) else int(shots)
+        linking = tuple(bool(x) for x in link) if isinstance(link, list | tuple) else bool(link)
         config = PipelineConfig(models=tuple(dict.fromkeys(models)), repair=bool(opts.get("repair", True)),
-                                examples=per_model, max_tokens=int(opts.get("max_tokens", 256)))
+                                examples=per_model, max_tokens=int(opts.get("max_tokens", 256)), link=linking)
     except (TypeError, ValueError):
-        raise ConfigError(f"model {name!r}: examples must be a number or a list of numbers, got {shots!r}") from None
+        raise ConfigError(f"model {name!r}: examples must be a number or a list of numbers, and link a flag or a "
+                          f"list of flags; got {shots!r} and {link!r}") from None
     examples = None
     if any(config.shots):
         if opts.get("examples_file"):
@@ -212,5 +216,5 @@ def build(name: str, spec: ModelSpec, settings: Settings) -> KpiModel:
     async def call(model: str, messages: list[Message], params: dict[str, Any]) -> Completion:
         return await (await pool.aget(model)).complete(messages, **params)
 
-    pipeline = SqlPipeline(db, describe(db, notes=notes), config, call, examples)
+    pipeline = SqlPipeline(db, describe(db, notes=notes), config, call, examples, notes=notes)
     return KpiModel(name, pipeline, pool)

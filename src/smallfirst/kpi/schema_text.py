@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Collection
 from decimal import Decimal
 
 from smallfirst.kpi.readonly import Column, Database, TableInfo, quote
@@ -53,14 +54,17 @@ def identifier(name: str) -> str:
 
 
 def describe(db: Database, *, samples: int = 3, max_distinct: int = 30, include_views: bool = False,
-             include_empty: bool = False, notes: str | None = None) -> str:
+             include_empty: bool = False, notes: str | None = None, only: Collection[str] | None = None) -> str:
     """The schema text for ``db`` (see the module docstring), ending with ``notes`` as comments when given.
 
     ``samples`` values per low-cardinality column (0 shows none), ``max_distinct`` the most distinct values a
-    column may have and still show samples. Reads through the database's read-only connection; raises QueryError
+    column may have and still show samples, ``only`` the tables to show (all when None; see
+    :mod:`smallfirst.kpi.schemalink`). Reads through the database's read-only connection; raises QueryError
     only when the database fails a sampling query."""
     blocks = []
     for table in db.tables().values():
+        if only is not None and table.name not in only:
+            continue
         if table.kind == "view" and not include_views:
             continue
         if table.kind == "table" and not table.rows and not include_empty:

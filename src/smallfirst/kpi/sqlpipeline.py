@@ -30,6 +30,8 @@ from typing import Any
 from smallfirst.errors import ConfigError, QueryError, QueryRefusedError
 from smallfirst.kpi.fewshot import ExampleIndex
 from smallfirst.kpi.readonly import Database, ResultSet
+from smallfirst.kpi.schema_text import describe
+from smallfirst.kpi.schemalink import SchemaLinker
 from smallfirst.kpi.sqlguard import guard
 from smallfirst.kpi.sqlprompt import extract_sql, question_messages, repair_messages, system_message
 from smallfirst.models.completion import Completion, Message
@@ -46,19 +48,22 @@ Caller = Callable[[str, list[Message], dict[str, Any]], Awaitable[Completion]]
 class PipelineConfig:
     """Which models answer, in order (the first is the small model, any later ones the escalation ladder),
     whether each gets one repair, how many retrieved examples each model's prompt carries (one number for all,
-    or one per model), and the generation budget."""
+    or one per model), whether each model sees only the linked tables (:mod:`smallfirst.kpi.schemalink`; one
+    flag for all, or one per model), and the generation budget."""
 
     models: tuple[str, ...]
     repair: bool = True
     examples: int | tuple[int, ...] = 3
     max_tokens: int = 256
+    link: bool | tuple[bool, ...] = False
 
     def __post_init__(self) -> None:
         if not self.models:
             raise ConfigError("a KPI pipeline needs at least one model")
-        if isinstance(self.examples, tuple) and len(self.examples) != len(self.models):
-            raise ConfigError(f"a KPI pipeline with {len(self.models)} models needs one examples count per model, "
-                              f"got {list(self.examples)}")
+        for field, value in (("examples count", self.examples), ("link flag", self.link)):
+            if isinstance(value, tuple) and len(value) != len(self.models):
+                raise ConfigError(f"a KPI pipeline with {len(self.models)} models needs one {field} per model, "
+                                  f"got {list(value)}")
         if min(self.shots) < 0 or self.max_tokens < 16:
             raise ConfigError("a KPI pipeline needs examples >= 0 and max_tokens >= 16")
 
@@ -66,6 +71,11 @@ class PipelineConfig:
     def shots(self) -> tuple[int, ...]:
         """Retrieved examples per model, in the order of ``models``."""
         return self.examples if isinstance(self.examples, tuple) else (self.examples,) * len(self.models)
+
+    @property
+    def linking(self) -> tuple[bool, ...]:
+        """Whether each model, in the order of ``models``, sees only the linked tables."""
+        return self.link if isinstance(self.link, tuple) else (self.link,) * len(self.models)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,20 +137,45 @@ class KpiAnswer:
 class SqlPipeline:
     """Answer questions about one database with SQL (module docstring). ``schema_text`` is what the model sees
     (:func:`smallfirst.kpi.schema_text.describe`, with notes); ``examples`` an index of solved questions for
-    retrieval, or None for zero-shot prompts."""
+    retrieval, or None for zero-shot prompts; ``notes`` the business notes, needed to describe a linked subset
+    of the schema for a model that links (``config.link``)."""
+
+    #: retrieved examples the linker reads when the prompt itself carries none
+    LINK_EXAMPLES = 3
 
     def __init__(self, db: Database, schema_text: str, config: PipelineConfig, call: Caller,
-                 examples: ExampleIndex | None = None) -> None:
+                 examples: ExampleIndex | None = None, notes: str | None = None) -> None:
         self.db = db
         self.config = config
         self.call = call
         self.examples = examples
+        self.notes = notes
         self.system = system_message(schema_text, db.dialect)
+        self._linker: SchemaLinker | None = None
+        self._linked: dict[frozenset[str], Message] = {}
 
-    def messages_for(self, question: str, examples: int) -> list[Message]:
-        """The first-attempt prompt for ``question``: system, up to ``examples`` retrieved examples, the question."""
+    def messages_for(self, question: str, examples: int, link: bool = False) -> list[Message]:
+        """The first-attempt prompt for ``question``: system (the whole schema, or the linked tables), up to
+        ``examples`` retrieved examples, the question."""
         shots = self.examples.nearest(question, examples) if self.examples is not None else []
-        return question_messages(self.system, question, shots)
+        system = self.system
+        if link:
+            hints = shots or (self.examples.nearest(question, self.LINK_EXAMPLES) if self.examples else [])
+            system = self._system_for(self.linker.link(question, hints))
+        return question_messages(system, question, shots)
+
+    @property
+    def linker(self) -> SchemaLinker:
+        """The schema linker over this database, built on first use."""
+        if self._linker is None:
+            self._linker = SchemaLinker(self.db)
+        return self._linker
+
+    def _system_for(self, tables: Sequence[str]) -> Message:
+        key = frozenset(tables)
+        if key not in self._linked:
+            self._linked[key] = system_message(describe(self.db, notes=self.notes, only=key), self.db.dialect)
+        return self._linked[key]
 
     async def run(self, question: str) -> KpiAnswer:
         """Answer one question (already checked by :func:`smallfirst.kpi.sqlguard.check_question`). Model errors
@@ -149,8 +184,8 @@ class SqlPipeline:
         params = {"max_tokens": self.config.max_tokens, "temperature": 0.0}
         attempts: list[Attempt] = []
         fallback: Attempt | None = None
-        for model, shots in zip(self.config.models, self.config.shots, strict=True):
-            messages = self.messages_for(question, shots)
+        for model, shots, link in zip(self.config.models, self.config.shots, self.config.linking, strict=True):
+            messages = await asyncio.to_thread(self.messages_for, question, shots, link)
             kinds = ("first", "repair") if self.config.repair else ("first",)
             for kind in kinds:
                 completion = await self.call(model, messages, dict(params))
