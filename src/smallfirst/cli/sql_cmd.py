@@ -28,6 +28,7 @@ def sql(question: str = typer.Argument(..., help="The question, e.g. 'What was r
         examples_file: Path = typer.Option(None, help="JSONL of {question, sql} solved questions to retrieve from."),
         notes_file: Path = typer.Option(None, help="Business definitions shown under the schema."),
         repair: bool = typer.Option(True, help="Repair a failing query once with the database's error."),
+        link: bool = typer.Option(False, help="Show the models only the tables the question links to."),
         max_tokens: int = typer.Option(None, min=16, help="Most tokens a model may write per attempt (default 256)."),
         ) -> None:
     """Answer a KPI question: the number or table, the SQL, the model that wrote it, and what it cost.
@@ -48,6 +49,8 @@ def sql(question: str = typer.Argument(..., help="The question, e.g. 'What was r
             options[key] = str(value) if isinstance(value, Path) else value
     if not repair:
         options["repair"] = False
+    if link:
+        options["link"] = True
     name = "northwind-kpi"
     if options:
         name = f"kpi:{Path(db).name}" if db and "://" not in db else "kpi"

@@ -6,6 +6,7 @@ One concept per module:
 * ``northwind``: the shipped Northwind SQLite file, and the builder that makes it from its upstream SQL;
 * ``readonly``: a database opened read-only at the driver level, with a time limit and a row cap;
 * ``schema_text``: the schema as the model sees it (tables, columns, types, keys, sample values);
+* ``schemalink``: the tables a question needs, when a prompt should show only those;
 * ``sqlguard``: what may run (one SELECT over known tables and columns, with a LIMIT) and what is refused;
 * ``sqlprompt``: the prompt, the repair turn, and the SQL taken out of a model's answer;
 * ``fewshot``: the most similar solved questions, retrieved by a static embedding;

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -271,7 +270,3 @@ class _Closing:
     def __exit__(self, *exc: object) -> None:
         self.conn.close()
 
-
-def column_names(tables: Sequence[TableInfo]) -> set[str]:
-    """Every column name of these tables, lower-cased (SQL identifiers compare case-insensitively here)."""
-    return {c.name.lower() for t in tables for c in t.columns}
