@@ -157,7 +157,7 @@ async def _main(argv: Sequence[str] | None) -> int:
     ap.add_argument("--split", default="test", choices=("test", "train"))
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions of the split")
     ap.add_argument("--sample", type=int, default=None, help="N questions drawn across templates (seed 0)")
-    ap.add_argument("--pipelines", nargs="+", default=["3,3"], metavar="KS,KL",
+    ap.add_argument("--pipelines", nargs="+", default=["0,3", "3,3"], metavar="KS,KL",
                     help="pipelines to run: retrieved examples for the small and the large model; the first is "
                          "the one the last line reports")
     ap.add_argument("--link", action="store_true",

@@ -12,8 +12,10 @@ Options (``[models.NAME] backend = "kpi"``, ``options = {...}``), all optional:
 * ``db``: a SQLite file, ``sqlite:///`` or ``postgresql://`` URL (default: the shipped Northwind);
 * ``small``, ``large``: the models, in order (default: ``routing.small`` and ``routing.large``); ``large = ""``
   leaves escalation out;
-* ``repair`` (true), ``examples`` (retrieved examples per prompt: 3, or one number per model such as ``[0, 3]``;
-  0 for none), ``max_tokens`` (256);
+* ``repair`` (true), ``examples``: retrieved examples per prompt, one number for every model or one per model
+  (default ``[0, 3]``: the small model tries zero-shot, the cheapest prompt, and the large one gets 3 examples,
+  the best chance on the questions the small one failed; 3 for a tier without a large model), ``max_tokens``
+  (256);
 * ``link``: show each model only the tables the question links to (:mod:`smallfirst.kpi.schemalink`), true or
   one flag per model (default false: the whole schema, which a local model keeps in its KV cache);
 * ``examples_file``: a JSONL of ``{"question", "sql"}`` solved questions to retrieve from (default: the shipped
@@ -52,6 +54,8 @@ NO_ANSWER_LOGPROB = math.log(1e-6)
 _OPTIONS = frozenset({"db", "small", "large", "repair", "examples", "examples_file", "notes", "notes_file",
                       "max_tokens", "timeout_s", "max_rows", "link"})
 _SHOWN_ROWS = 20
+#: retrieved examples per model when the options name none, by the number of models (small only; small and large)
+DEFAULT_EXAMPLES = {1: (3,), 2: (0, 3)}
 
 
 class KpiModel:
@@ -194,17 +198,20 @@ def build(name: str, spec: ModelSpec, settings: Settings) -> KpiModel:
                                str(opts.get("large", settings.routing.large))) if m)
     for model in models:
         resolve(model, settings)  # an unknown model fails here, naming the known ones
-    shots, link = opts.get("examples", 3), opts.get("link", False)
+    models = tuple(dict.fromkeys(models))
+    if not models:
+        raise ConfigError(f"model {name!r}: a kpi tier needs a small model", hint="set options.small")
+    shots, link = opts.get("examples", list(DEFAULT_EXAMPLES[len(models)])), opts.get("link", False)
     try:
         per_model = tuple(int(k) for k in shots) if isinstance(shots, list | tuple) else int(shots)
         linking = tuple(bool(x) for x in link) if isinstance(link, list | tuple) else bool(link)
-        config = PipelineConfig(models=tuple(dict.fromkeys(models)), repair=bool(opts.get("repair", True)),
+        config = PipelineConfig(models=models, repair=bool(opts.get("repair", True)),
                                 examples=per_model, max_tokens=int(opts.get("max_tokens", 256)), link=linking)
     except (TypeError, ValueError):
         raise ConfigError(f"model {name!r}: examples must be a number or a list of numbers, and link a flag or a "
                           f"list of flags; got {shots!r} and {link!r}") from None
     examples = None
-    if any(config.shots):
+    if any(config.shots) or any(config.linking):
         if opts.get("examples_file"):
             examples = ExampleIndex(load_examples(str(opts["examples_file"])))
         elif default_db:
