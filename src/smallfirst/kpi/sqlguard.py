@@ -98,7 +98,7 @@ def guard(sql: str, tables: dict[str, TableInfo], *, dialect: str = "sqlite", ma
         with _quiet_sqlglot():
             statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
     except SqlglotError as exc:
-        raise QueryError(f"the SQL does not parse: {_short(exc)}", hint="write one valid SELECT statement") from None
+        raise QueryError(f"the SQL does not parse: {_short(exc)}", hint=_parse_hint(text, tables)) from None
     if not statements:
         raise QueryError("there is no SQL to run", hint="write one SELECT statement")
     if len(statements) > 1:
@@ -176,8 +176,7 @@ def _check_columns(stmt: Any, tables: dict[str, TableInfo], dialect: str) -> Non
     except OptimizeError as exc:
         message = _short(exc)
         if "could not be resolved" in message or "Unknown column" in message or "Ambiguous" in message:
-            raise QueryError(f"unknown or ambiguous column: {message}",
-                             hint="use the columns in the schema, qualified by their table") from None
+            raise QueryError(f"unknown or ambiguous column: {message}", hint=_column_hint(message, tables)) from None
         # qualify could not follow this query's shape; the database still checks every name when it runs
     except (SqlglotError, KeyError, ValueError):
         pass
@@ -192,6 +191,34 @@ def _with_limit(stmt: Any, cap: int, exp: Any) -> Any:
         return stmt
     # a larger or computed limit: cap what comes out of it
     return exp.select("*").from_(stmt.subquery("capped")).limit(cap)
+
+
+def _column_hint(message: str, tables: dict[str, TableInfo]) -> str:
+    """Where the column sqlglot could not place does exist, so a repair can join the right table."""
+    m = re.search(r"Unknown column: (\w+)|Column '([^']+)' could not be resolved", message)
+    name = (m.group(1) or m.group(2)) if m else None
+    owners = [t.name for t in tables.values() if t.kind == "table" and t.rows != 0  # empty tables are not shown
+              for c in t.columns if name and c.name.lower() == name.lower()]
+    if name and owners:
+        column = next(c.name for t in tables.values() for c in t.columns if c.name.lower() == name.lower())
+        where = ", ".join(_quoted(o) for o in owners)
+        return (f"{column} is a column of {where}: join {'that table' if len(owners) == 1 else 'one of them'} "
+                f"and qualify {column} by its alias")
+    if name:
+        return f"no table has a column {name}; use the columns in the schema, qualified by their table"
+    return "use the columns in the schema, qualified by their table"
+
+
+def _parse_hint(sql: str, tables: dict[str, TableInfo]) -> str:
+    """A name with a space written without quotes is the usual cause; else the generic advice."""
+    for name in tables:
+        if " " in name and re.search(rf"(?<![\"\[`]){re.escape(name)}", sql, re.I):
+            return f'quote the table name: "{name}"'
+    return "write one valid SELECT statement"
+
+
+def _quoted(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else f'"{name}"'
 
 
 def _tables_hint(tables: dict[str, TableInfo]) -> str:
