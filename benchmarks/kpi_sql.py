@@ -162,6 +162,9 @@ async def _main(argv: Sequence[str] | None) -> int:
                          "the one the last line reports")
     ap.add_argument("--link", action="store_true",
                     help="also run every variant with schema linking (each prompt shows only the linked tables)")
+    ap.add_argument("--only", nargs="+", default=None, metavar="VARIANT",
+                    help="run only these variants (names as in the table; the pipeline and the large model alone "
+                         "are always run, for the last line)")
     ap.add_argument("--small", default="qwen2.5-coder-0.5b")
     ap.add_argument("--large", default="qwen2.5-coder-1.5b")
     ap.add_argument("--examples", type=int, default=3, help="retrieved examples per prompt")
@@ -200,6 +203,11 @@ async def _main(argv: Sequence[str] | None) -> int:
             (small, large), repair=True, examples=(ks, kl))
     if args.link:
         variants.update({f"{name}, linked": replace(cfg, link=True) for name, cfg in variants.items()})
+    if args.only:
+        unknown = set(args.only) - set(variants)
+        if unknown:
+            ap.error(f"unknown variants {sorted(unknown)}; known: {list(variants)}")
+        variants = {n: c for n, c in variants.items() if n in args.only or n in ("pipeline", large)}
     tiers = {name: KpiModel(name, SqlPipeline(db, schema, cfg, call, index if any(cfg.shots) or cfg.link else None,
                                               notes=northwind_notes()), pool)
              for name, cfg in variants.items()}
