@@ -38,16 +38,19 @@ class Throughput(_Strict):
 
 def _reference_throughput() -> dict[str, Throughput]:
     """The catalogue's models on the reference machine the default profile describes (2 cores of an x86-64
-    server, 2 llama.cpp threads), measured by ``benchmarks/local_cost.py`` (docs/local-cost.md)."""
+    server, 2 llama.cpp threads); docs/local-cost.md has the runs."""
     return {name: Throughput(prefill_tokens_per_s=Decimal(p), decode_tokens_per_s=Decimal(d))
             for name, (p, d) in _REFERENCE_TOKENS_PER_S.items()}
 
 
-#: model -> (prefill, decode) tokens per second on the reference machine; docs/local-cost.md has the run
+#: model -> (prefill, decode) tokens per second on the reference machine. Qwen2.5-Coder-0.5B was measured alone
+#: (load average 0.9; benchmarks/local_throughput.py). The other two could only be measured on a loaded machine,
+#: where wall-time rates collapse, so they are their single-thread CPU-time rates there scaled by the 0.5B's ratio
+#: of its quiet 2-thread rate to its single-thread CPU-time rate (2.30 prefill, 1.98 decode): docs/local-cost.md.
 _REFERENCE_TOKENS_PER_S = {
-    "smollm2-135m": ("1000", "100"),
-    "qwen2.5-coder-0.5b": ("300", "40"),
-    "qwen2.5-coder-1.5b": ("100", "15"),
+    "smollm2-135m": ("400", "80"),
+    "qwen2.5-coder-0.5b": ("171", "26"),
+    "qwen2.5-coder-1.5b": ("66", "11.6"),
 }
 
 

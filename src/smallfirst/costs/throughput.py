@@ -9,6 +9,7 @@ the sustained rates.
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -30,18 +31,27 @@ PROMPTS = (
 )
 
 
-def measure_throughput(model: Any, prompts: Sequence[str] = PROMPTS, max_tokens: int = 64) -> Throughput:
+def measure_throughput(model: Any, prompts: Sequence[str] = PROMPTS, max_tokens: int = 64,
+                       clock: str = "wall") -> Throughput:
     """Median prefill (prompt tokens / time to first token) and decode ((completion tokens - 1) / the time after
-    the first token) tokens per second of ``model`` (a ``models.model.Model``) over ``prompts``, after one warm-up
-    call, at temperature 0. DataError when no prompt produced two tokens or more."""
-    _final(model, "hi", 4)
+    the first token) tokens per second of ``model`` (an in-process ``models.model.BlockingModel``) over
+    ``prompts``, after one warm-up call, at temperature 0.
+
+    ``clock="wall"`` times the model's own wall clock: the sustained throughput, when nothing else runs.
+    ``clock="cpu"`` times this process's CPU time instead: on a loaded machine it is what the computation
+    consumed (use a single-thread model; with several, waiting threads spin and count). ValueError for another
+    clock; DataError when no prompt produced two tokens or more."""
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock must be 'wall' or 'cpu', not {clock!r}")
+    _timed(model, "hi", 4, clock)
     prefill, decode = [], []
     for i, text in enumerate(prompts):
-        c = _final(model, f"[{i}] {text}", max_tokens)  # a fresh prefix each time: no KV-cache reuse
-        if c.ttft_seconds > 0:
-            prefill.append(c.usage.prompt_tokens / c.ttft_seconds)
-        if c.usage.completion_tokens > 1 and c.wall_seconds > c.ttft_seconds:
-            decode.append((c.usage.completion_tokens - 1) / (c.wall_seconds - c.ttft_seconds))
+        # a fresh prefix each time: no KV-cache reuse
+        usage, first, rest = _timed(model, f"[{i}] {text}", max_tokens, clock)
+        if first > 0:
+            prefill.append(usage.prompt_tokens / first)
+        if usage.completion_tokens > 1 and rest > 0:
+            decode.append((usage.completion_tokens - 1) / rest)
     if not prefill or not decode:
         raise DataError(f"model {model.name!r} produced too few tokens to measure its throughput",
                         hint="raise max_tokens, or use prompts that ask for a longer answer")
@@ -49,13 +59,22 @@ def measure_throughput(model: Any, prompts: Sequence[str] = PROMPTS, max_tokens:
                       decode_tokens_per_s=_rate(statistics.median(decode)))
 
 
-def _final(model: Any, text: str, max_tokens: int) -> Any:
+def _timed(model: Any, text: str, max_tokens: int, clock: str) -> tuple[Any, float, float]:
+    """(usage, seconds to the first token, seconds after it) of one streamed answer."""
+    start = time.process_time()
+    first: float | None = None
     final = None
     for chunk in model.stream([{"role": "user", "content": text}], max_tokens=max_tokens, temperature=0.0):
+        if chunk.text and first is None:
+            first = time.process_time()
         if chunk.completion is not None:
             final = chunk.completion
+    end = time.process_time()
     assert final is not None
-    return final
+    if clock == "wall":
+        return final.usage, final.ttft_seconds, final.wall_seconds - final.ttft_seconds
+    first = end if first is None else first
+    return final.usage, first - start, end - first
 
 
 def _rate(x: float) -> Decimal:
