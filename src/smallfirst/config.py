@@ -126,6 +126,9 @@ class RoutingSettings(_Strict):
     cascade_threshold: float = -0.6
     #: extra answers a consistency cascade draws from the small model
     cascade_samples: int = Field(default=2, ge=1, le=8)
+    #: task family -> specialised model tier: "auto" sends requests of that task (``--task``, or the gateway's
+    #: ``x-smallfirst-task`` header) to it and everything else to the policy above; {} turns this off
+    specialists: dict[str, str] = Field(default_factory=lambda: {"kpi": "northwind-kpi"})
 
 
 class ServerSettings(_Strict):

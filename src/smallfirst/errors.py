@@ -175,3 +175,19 @@ class OverloadedError(SmallfirstError):
     def __init__(self, message: str, *, retry_after: float, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.retry_after = retry_after
+
+
+class QueryRefusedError(SmallfirstError):
+    """A question or a SQL statement that smallfirst will not run against a user's database: it asks to change
+    data, holds more than one statement, is not a SELECT, or uses ATTACH, PRAGMA, load_extension or an unbounded
+    recursive CTE."""
+
+    code = "query_refused"
+
+
+class QueryError(SmallfirstError):
+    """SQL that cannot answer: it does not parse, names a table or column the database lacks, fails or runs past
+    its time limit. The KPI pipeline repairs or escalates these; they reach a user only from a direct call."""
+
+    status = 422
+    code = "query_error"

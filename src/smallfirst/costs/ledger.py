@@ -7,6 +7,8 @@ same completion gets the same price in both.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from smallfirst.config import HardwareProfile, ModelSpec, Settings
 from smallfirst.costs.prices import Price, TokenPricer, genai_price, local_price, manual_price, token_source
 from smallfirst.costs.records import Cost
@@ -77,10 +79,21 @@ class Ledger:
         """What ``usage`` would have cost on the baseline model, at its list price."""
         return genai_price(self.settings.baseline_model, self.settings.baseline_provider, usage)
 
+    def price_completion(self, name: str, spec: ModelSpec, completion: Completion) -> Price:
+        """What producing ``completion`` cost. A composite model's completion (one with ``parts``, e.g. the KPI
+        pipeline's model calls) costs the sum of its parts, each priced as its own model's request."""
+        if not completion.parts:
+            return self.price_usage(name, spec, completion.usage, completion.wall_seconds)
+        from smallfirst.models.registry import resolve
+
+        prices = [self.price_completion(p.model, resolve(p.model, self.settings), p) for p in completion.parts]
+        return Price(sum((p.usd for p in prices), Decimal(0)), "; ".join(dict.fromkeys(p.source for p in prices)))
+
     def price(self, name: str, spec: ModelSpec, completion: Completion, *, extra: Price | None = None) -> Cost:
-        """The Cost of one completion of model ``name``. ``extra`` adds overhead the request caused besides its
-        answer, e.g. a cascade's wasted attempt."""
-        own = self.price_usage(name, spec, completion.usage, completion.wall_seconds)
+        """The Cost of one completion of model ``name`` (of a composite model: the sum of its ``parts``, see
+        :meth:`price_completion`). ``extra`` adds overhead the request caused besides its answer, e.g. a cascade's
+        wasted attempt."""
+        own = self.price_completion(name, spec, completion)
         amount = own.usd + (extra.usd if extra else 0)
         return Cost(amount=amount, baseline=self.baseline(completion.usage).usd, source=own.source,
                     baseline_model=self.settings.baseline_model)

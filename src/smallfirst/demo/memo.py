@@ -37,7 +37,8 @@ def _to_json(c: Completion) -> dict[str, Any]:
 def _from_json(d: dict[str, Any]) -> Completion:
     return Completion(model=d["model"], text=d["text"], finish_reason=d["finish_reason"], usage=Usage(**d["usage"]),
                       wall_seconds=d["wall_seconds"], ttft_seconds=d["ttft_seconds"], kind=d["kind"],
-                      logprobs=tuple(TokenLogprob(**t) for t in d["logprobs"]) if d["logprobs"] else None)
+                      logprobs=tuple(TokenLogprob(**t) for t in d["logprobs"]) if d["logprobs"] else None,
+                      parts=tuple(_from_json(p) for p in d.get("parts") or ()))
 
 
 class Memo:

@@ -99,6 +99,9 @@ class Completion:
     #: "local" for in-process models, "api" for HTTP endpoints: the ledger prices them differently.
     kind: Literal["local", "api"] = "local"
     tool_calls: tuple[ToolCall, ...] = ()
+    #: the model calls a composite model (a pipeline tier such as ``northwind-kpi``) made to produce this answer;
+    #: the ledger prices each with its own model's price and sums them, instead of pricing this completion
+    parts: tuple[Completion, ...] = ()
 
     @property
     def mean_logprob(self) -> float | None:

@@ -32,6 +32,13 @@ _BACKENDS: dict[str, Factory | str] = {
     "gguf": "smallfirst.models.llama:build",
     "openai": "smallfirst.models.openai_http:build",
     "classifier": "smallfirst.specialize.tier:build",
+    "kpi": "smallfirst.kpi.kpitier:build",
+}
+
+#: tiers every install serves without configuration, as ModelSpec fields; the config may redefine them
+BUILTIN_TIERS: dict[str, dict[str, object]] = {
+    # the sales-KPI pipeline over the shipped Northwind database (smallfirst.kpi.kpitier)
+    "northwind-kpi": {"backend": "kpi"},
 }
 
 
@@ -56,10 +63,12 @@ def _factory(backend: str) -> Factory:
 
 
 def specs(settings: Settings) -> dict[str, ModelSpec]:
-    """Every model a request may name: the catalogue, then the config's own models (which win)."""
+    """Every model a request may name: the catalogue, the built-in tiers, specialised tiers, then the config's own
+    models (which win)."""
     from smallfirst.config import ModelSpec
 
     out = {name: ModelSpec(backend="gguf", catalog=name) for name in CATALOG}
+    out.update({name: ModelSpec(**fields) for name, fields in BUILTIN_TIERS.items()})  # type: ignore[arg-type]
     out.update(registered_tiers(settings))
     out.update(settings.models)
     return out

@@ -1,7 +1,9 @@
 """The routing policies a fresh install serves, built from the config.
 
 ``auto`` is the configured policy file when there is one, else a cascade from the small to the large
-local model gated on ``routing.cascade_signal`` (default: the small model's mean token log-probability).
+local model gated on ``routing.cascade_signal`` (default: the small model's mean token log-probability). Tasks
+named in ``routing.specialists`` (by default ``kpi``, to the ``northwind-kpi`` tier) go to their specialised model
+first.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ def default_policies(settings: Settings) -> dict[str, Any]:
         from smallfirst.routing.policy_store import load_policy
 
         auto = load_policy(path, settings=settings)
+    if r.specialists:
+        from smallfirst.routing.specialists import SpecialistPolicy, configured_threshold
+
+        auto = SpecialistPolicy("auto", dict(r.specialists), auto, lambda name: configured_threshold(name, settings))
     policies["auto"] = auto
     for path in sorted((settings.home / "policies").glob("*.json")):
         from smallfirst.routing.policy_store import load_policy

@@ -1,4 +1,7 @@
-"""Answer extractors per task type: turn a model's free text into the answer it gives, then compare."""
+"""Answer extractors per task type: turn a model's free text into the answer it gives, then compare.
+
+Task ``kpi`` is graded by execution: the SQL in the answer and the gold SQL run on the shipped Northwind database,
+and their results are compared (``smallfirst.kpi.execgrade``)."""
 
 from __future__ import annotations
 
@@ -20,6 +23,10 @@ def extract(task: str, text: str, labels: tuple[str, ...] = ()) -> str | None:
     it mentions; any other task, the stripped text."""
     family = task.split("/")[0]
     t = text.strip()
+    if family == "kpi":
+        from smallfirst.kpi.sqlprompt import extract_sql
+
+        return extract_sql(t)
     if family == "gsm8k":
         marked = re.search(r"####\s*(-?[\d,\.]+)", t) or re.search(r"answer is[:\s]*\$?(-?[\d,\.]+)", t, re.I)
         nums = [marked.group(1)] if marked else _NUMBER.findall(t)
@@ -49,11 +56,16 @@ def extract(task: str, text: str, labels: tuple[str, ...] = ()) -> str | None:
 
 
 def grade(task: str, text: str, gold: str, labels: tuple[str, ...] = ()) -> float:
-    """1.0 when the extracted answer matches gold, else 0.0."""
+    """1.0 when the extracted answer matches gold, else 0.0. For task ``kpi`` gold is the gold SQL."""
     answer = extract(task, text, labels)
     if answer is None:
         return 0.0
     family = task.split("/")[0]
+    if family == "kpi":
+        from smallfirst.kpi.execgrade import grade_sql
+        from smallfirst.kpi.northwind import shipped_database
+
+        return grade_sql(answer, gold, shipped_database())
     if family == "gsm8k":
         try:
             return float(abs(float(answer) - float(gold.replace(",", ""))) < 1e-6)

@@ -1,4 +1,5 @@
-"""Task items built from the public data sets (Banking77, CUAD, GSM8K, MMLU).
+"""Task items built from the public data sets (Banking77, CUAD, GSM8K, MMLU), and from the sales-KPI questions
+shipped with smallfirst (task ``kpi``, which needs no data directory).
 
 Each builder samples with a fixed seed, so a run is reproducible, and phrases the question the way a
 business would send it to a chat model. ``data_dir`` is a folder holding the sets in their upstream layout
@@ -19,7 +20,7 @@ from smallfirst.errors import DataError
 from smallfirst.models.completion import Message
 from smallfirst.tasks.items import TaskItem
 
-TASKS = ("banking77", "cuad", "gsm8k", "mmlu")
+TASKS = ("banking77", "cuad", "gsm8k", "mmlu", "kpi")
 
 
 def set_dir(data_dir: Path | None, name: str, needs: tuple[str, ...] = ()) -> Path:
@@ -155,8 +156,24 @@ def mmlu(data_dir: Path | None, n: int, seed: int = 0, split: str = "test") -> l
     return items
 
 
+def kpi(data_dir: Path | None = None, n: int | None = None, seed: int = 0, split: str = "test") -> list[TaskItem]:
+    """Sales-KPI questions over the shipped Northwind database (``smallfirst.kpi.questions``), as task ``kpi``: the
+    zero-shot prompt a plain model gets (a system message with Northwind's schema and KPI notes, then the
+    question), the gold SQL as ``gold`` (graded by execution), the question as ``text``. ``n`` questions sampled
+    with ``seed`` (all of the split when None); ``data_dir`` is unused, the questions ship with smallfirst."""
+    from smallfirst.kpi.questions import load_questions, northwind_prompt
+    from smallfirst.kpi.sqlprompt import question_messages, system_message
+
+    questions = load_questions(split)
+    if n is not None and n < len(questions):
+        questions = random.Random(seed).sample(questions, n)
+    system = system_message(northwind_prompt())
+    return [TaskItem(id=q.id, task="kpi", messages=tuple(question_messages(system, q.question)), gold=q.sql,
+                     text=q.question) for q in questions]
+
+
 BUILDERS: dict[str, Callable[..., list[TaskItem]]] = {"banking77": banking77, "cuad": cuad, "gsm8k": gsm8k,
-                                                      "mmlu": mmlu}
+                                                      "mmlu": mmlu, "kpi": kpi}
 
 
 def build(task: str, data_dir: Path | None, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
