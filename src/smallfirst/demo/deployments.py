@@ -28,6 +28,8 @@ CANDIDATES: dict[str, dict] = {
     "knn(static)": {"head": "knn", "features": ("static",)},
 }
 SPECIALISTS = {"banking77": "banking77-intent", "cuad": "cuad-clause"}
+#: task families served by a built-in pipeline tier (nothing to train): sales KPIs by the Northwind text-to-SQL tier
+PIPELINES = {"kpi": "northwind-kpi"}
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def specialist_training_files(data_dir: Path | None, workload: Sequence[TaskItem
 
 def build_specialists(settings: Settings, data_dir: Path | None, workload: Sequence[TaskItem], work: Path,
                       log: Callable[[str], None] = lambda s: None, limit: int | None = None) -> dict[str, str]:
-    """Train (or reuse) one classifier tier per niche; returns task family -> tier name."""
+    """Train (or reuse) one classifier tier per niche; returns task family -> tier name, with the built-in
+    pipeline tiers (:data:`PIPELINES`) of the task families the workload holds."""
     from smallfirst.models.registry import registered_tiers
     from smallfirst.specialize.workflow import specialize
 
@@ -134,4 +137,5 @@ def build_specialists(settings: Settings, data_dir: Path | None, workload: Seque
         result = specialize(tier, settings, train=files[task], text_col="text", label_col="label")
         log(f"specialist {tier}: trained on {result.n_train} examples, held-out accuracy "
             f"{result.calibration.holdout_accuracy:.3f}, escalates below p={result.calibration.threshold:.3f}")
-    return dict(SPECIALISTS)
+    tasks = {it.task.split("/")[0] for it in workload}
+    return {**SPECIALISTS, **{t: tier for t, tier in PIPELINES.items() if t in tasks}}

@@ -16,7 +16,7 @@ from smallfirst.demo.memo import Memo, MemoModel
 from smallfirst.demo.plan import SCENARIOS, DemoPlan, Journal, demo_settings, sample, serve_scenario
 from smallfirst.errors import DataError
 from smallfirst.models.registry import ModelPool
-from smallfirst.routing.specialists import SpecialistPolicy
+from smallfirst.routing.specialists import SpecialistPolicy, configured_threshold
 from smallfirst.service import Service
 from smallfirst.tasks import sources
 from smallfirst.tasks.items import TaskItem, load_items
@@ -93,7 +93,7 @@ def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, lear
     log(f"run folder {plan.run_dir}")
     econ = load_config(plan.econ_config, hardware=settings.hardware)
     memo = Memo(plan.run_dir / "memo.jsonl")
-    s = demo_settings(settings, plan.run_dir)
+    s = demo_settings(settings, plan.run_dir, small, large)
     service = Service(s, pool=ModelPool(s, wrap=lambda m: MemoModel(m, memo)))
     journal = Journal(plan.run_dir / "journal.jsonl")
     if journal.done:
@@ -105,7 +105,10 @@ def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, lear
     specialists = build_specialists(settings, plan.data_dir, items, plan.run_dir / "train", log, specialist_limit)
 
     def _threshold(name: str) -> float:
-        return float(service.pool.backend(name).threshold)  # type: ignore[union-attr]
+        # a classifier tier carries the threshold it was calibrated to; a pipeline tier (KPI) escalates inside
+        # itself, so its configured threshold (0 unless set) applies
+        cut = getattr(service.pool.backend(name), "threshold", None)
+        return float(cut) if cut is not None else configured_threshold(name, s)
 
     service.policies["hybrid"] = hybrid.policy
     service.policies["hybrid+specialised"] = SpecialistPolicy("hybrid+specialised", specialists, hybrid.policy,

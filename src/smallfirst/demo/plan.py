@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from smallfirst.config import Settings
+from smallfirst.errors import (ContextOverflowError, InvalidReplyError, OverloadedError, QueryError, QueryRefusedError,
+                               UpstreamError)
 from smallfirst.service import RequestContext, Service
 from smallfirst.tasks import grading
 from smallfirst.tasks.collect import max_tokens
@@ -34,7 +36,7 @@ class DemoPlan:
     #: a folder with the full data sets to train the specialists on; None uses the shipped slices
     data_dir: Path | None = None
     #: items per task family; None serves the whole workload
-    mix: dict[str, int] | None = field(default_factory=lambda: {"banking77": 30, "cuad": 30, "mmlu": 30, "gsm8k": 6})
+    mix: dict[str, int] | None = field(default_factory=lambda: {"banking77": 30, "cuad": 30, "mmlu": 30, "gsm8k": 6, "kpi": 4})
     #: name the run after its plan (items and models), so another mix or model gets its own run, and the
     #: same plan resumes
     per_plan: bool = False
@@ -78,12 +80,17 @@ class Journal:
             fh.write(json.dumps(rec) + "\n")
 
 
+#: errors that fail one request (the prompt, the upstream, the query), not the run
+REQUEST_FAILURES = (ContextOverflowError, InvalidReplyError, UpstreamError, OverloadedError, QueryRefusedError,
+                    QueryError)
+
+
 def serve_scenario(service: Service, scenario: str, route: str, items: Sequence[TaskItem], journal: Journal,
                    labels: Callable[[str], tuple[str, ...]], tick: Callable[[TaskItem], None]) -> None:
     """Serve every item not yet in ``journal`` under ``scenario`` through ``service`` with model or policy
     ``route`` (temperature 0, the task's token budget), grade it against its gold answer with the task's
     ``labels``, store the grade on the request-log row, and journal it; ``tick`` is called per item, done or
-    skipped."""
+    skipped. A request that fails (:data:`REQUEST_FAILURES`) is journalled with its error and graded 0.0."""
     from smallfirst.store.requests import set_quality
 
     for item in sorted(items, key=lambda it: it.task.split("/")[0]):
@@ -91,9 +98,18 @@ def serve_scenario(service: Service, scenario: str, route: str, items: Sequence[
             tick(item)
             continue
         started = time.perf_counter()
-        answer = service.answer(list(item.messages), route,
-                                ctx=RequestContext(source="demo", task=item.task, tag=scenario),
-                                max_tokens=max_tokens(item.task), temperature=0.0)
+        try:
+            answer = service.answer(list(item.messages), route,
+                                    ctx=RequestContext(source="demo", task=item.task, tag=scenario),
+                                    max_tokens=max_tokens(item.task), temperature=0.0)
+        except REQUEST_FAILURES as exc:
+            # the user got no answer: graded as wrong (0) when gold exists, its error row is in the log already,
+            # and the run goes on; a configuration error still stops it
+            journal.add({"scenario": scenario, "item": item.id, "task": item.task, "request": None,
+                         "model": route, "quality": 0.0 if item.gold is not None else None, "cost": "0",
+                         "error": f"{type(exc).__name__}: {exc}", "seconds": round(time.perf_counter() - started, 4)})
+            tick(item)
+            continue
         quality = None
         if item.gold is not None:
             quality = grading.grade(item.task, answer.completion.text, item.gold, labels(item.task))
@@ -104,6 +120,8 @@ def serve_scenario(service: Service, scenario: str, route: str, items: Sequence[
         tick(item)
 
 
-def demo_settings(settings: Settings, run_dir: Path) -> Settings:
-    """The run's own request log, so its report covers exactly this run."""
-    return settings.model_copy(update={"database_url": f"sqlite:///{run_dir / 'requests.db'}"})
+def demo_settings(settings: Settings, run_dir: Path, small: str | None = None, large: str | None = None) -> Settings:
+    """The run's own request log, so its report covers exactly this run; ``small`` and ``large`` (when given)
+    become the routing tiers, so a pipeline tier such as ``northwind-kpi`` calls the demo's two models."""
+    routing = settings.routing.model_copy(update={k: v for k, v in (("small", small), ("large", large)) if v})
+    return settings.model_copy(update={"database_url": f"sqlite:///{run_dir / 'requests.db'}", "routing": routing})
