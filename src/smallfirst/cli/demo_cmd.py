@@ -34,7 +34,7 @@ def _mix(text: str | None) -> dict[str, int] | None:
 
 def demo(workload: Path = typer.Option(None, help="Workload JSONL (format: docs/formats.md; default: the shipped "
                                                   "mixed enterprise workload)."),
-         mix: str = typer.Option("banking77=30,cuad=30,mmlu=30,gsm8k=6", help="Items per task type."),
+         mix: str = typer.Option("banking77=30,cuad=30,mmlu=30,gsm8k=6,kpi=4", help="Items per task type."),
          full: bool = typer.Option(False, "--full", help="Serve the whole workload, ignoring --mix."),
          econ: str = typer.Option("demo", help="B and P per task type: a TOML file, or a shipped config's name."),
          outcomes: str = typer.Option("local-ladder", help="Router training outcomes: a file or a shipped set."),

@@ -10,8 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from smallfirst.config import Settings
-from smallfirst.errors import (ContextOverflowError, InvalidReplyError, OverloadedError, QueryError, QueryRefusedError,
-                               UpstreamError)
+from smallfirst.errors import (
+    ContextOverflowError,
+    InvalidReplyError,
+    OverloadedError,
+    QueryError,
+    QueryRefusedError,
+    UpstreamError,
+)
 from smallfirst.service import RequestContext, Service
 from smallfirst.tasks import grading
 from smallfirst.tasks.collect import max_tokens
@@ -36,7 +42,8 @@ class DemoPlan:
     #: a folder with the full data sets to train the specialists on; None uses the shipped slices
     data_dir: Path | None = None
     #: items per task family; None serves the whole workload
-    mix: dict[str, int] | None = field(default_factory=lambda: {"banking77": 30, "cuad": 30, "mmlu": 30, "gsm8k": 6, "kpi": 4})
+    mix: dict[str, int] | None = field(
+        default_factory=lambda: {"banking77": 30, "cuad": 30, "mmlu": 30, "gsm8k": 6, "kpi": 4})
     #: name the run after its plan (items and models), so another mix or model gets its own run, and the
     #: same plan resumes
     per_plan: bool = False
