@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
@@ -26,9 +27,12 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class TokenLogprob:
-    """One generated token and its natural-log probability under the model (<= 0)."""
+    """One generated token and its natural-log probability under the model (<= 0). ``top`` holds the most likely
+    tokens at that step, most likely first, each with its log-probability (OpenAI's ``top_logprobs``), when the
+    backend reports them; confidence signals such as the top-2 margin and the entropy read them."""
     token: str
     logprob: float
+    top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +65,11 @@ class Chunk:
     text: str
     finish_reason: str | None = None
     completion: Completion | None = field(default=None)
+
+
+def prompt_text(messages: Sequence[Message]) -> str:
+    """What routers read: the last user turn (earlier turns rarely change how hard the ask is)."""
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            return str(m.get("content") or "")
+    return str(messages[-1].get("content") or "") if messages else ""

@@ -24,6 +24,8 @@ from smallfirst.models.completion import Chunk, Completion, Message, TokenLogpro
 if TYPE_CHECKING:
     from smallfirst.config import ModelSpec, Settings
 
+#: alternatives kept per generated token when logprobs are asked for without top_logprobs
+_TOP = 5
 _SAMPLING = ("max_tokens", "temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty",
              "top_k", "min_p", "repeat_penalty")
 
@@ -177,7 +179,9 @@ class LlamaModel:
             text = "".join(pieces)
             if usage is None:
                 usage = Usage(len(tokens), self.count_tokens(text))
-            logprobs = recorder.logprobs(self.llm, greedy=kwargs["temperature"] == 0.0) if recorder else None
+            logprobs = (recorder.logprobs(self.llm, greedy=kwargs["temperature"] == 0.0,
+                                          top=int(params.get("top_logprobs") or _TOP))
+                        if recorder else None)
             completion = Completion(model=self.name, text=text, finish_reason=finish, usage=usage,
                                     wall_seconds=wall, ttft_seconds=ttft if ttft is not None else wall,
                                     logprobs=logprobs, kind="local")
@@ -201,8 +205,9 @@ class _LogprobRecorder:
         self.steps.append((lse, logits.copy()))
         return logits
 
-    def logprobs(self, llm: Any, *, greedy: bool) -> tuple[TokenLogprob, ...]:
-        """Per generated token: its text and log-probability (logit minus log-sum-exp of that step), up to EOS."""
+    def logprobs(self, llm: Any, *, greedy: bool, top: int = _TOP) -> tuple[TokenLogprob, ...]:
+        """Per generated token: its text and log-probability (logit minus log-sum-exp of that step), up to EOS,
+        with the ``top`` most likely tokens of that step and their log-probabilities."""
         out = []
         for k, (lse, logits) in enumerate(self.steps):
             if k < len(self.chosen):
@@ -214,7 +219,11 @@ class _LogprobRecorder:
             if tok == llm.token_eos():
                 break
             piece = llm.detokenize([tok]).decode("utf-8", errors="replace")
-            out.append(TokenLogprob(piece, float(logits[tok]) - lse))
+            best = np.argpartition(-logits, top)[:top] if 0 < top < len(logits) else np.arange(0)
+            best = best[np.argsort(-logits[best])]
+            alts = tuple((llm.detokenize([int(b)]).decode("utf-8", errors="replace"), float(logits[b]) - lse)
+                         for b in best)
+            out.append(TokenLogprob(piece, float(logits[tok]) - lse, alts))
         return tuple(out)
 
 

@@ -145,7 +145,9 @@ class OpenAIModel:
             usage = data.get("usage") or {}
             logprobs = None
             if (choice.get("logprobs") or {}).get("content"):
-                logprobs = tuple(TokenLogprob(t["token"], t["logprob"]) for t in choice["logprobs"]["content"])
+                logprobs = tuple(TokenLogprob(t["token"], t["logprob"],
+                                              tuple((a["token"], a["logprob"]) for a in t.get("top_logprobs") or ()))
+                                 for t in choice["logprobs"]["content"])
             return Completion(model=self.name, text=(choice.get("message") or {}).get("content") or "",
                               finish_reason=choice.get("finish_reason") or "stop",
                               usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
