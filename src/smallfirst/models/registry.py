@@ -27,6 +27,7 @@ _BACKENDS: dict[str, Factory | str] = {
     "gguf": "smallfirst.models.llama:build",
     "openai": "smallfirst.models.openai_http:build",
     "classifier": "smallfirst.specialize.tier:build",
+    "replay": "smallfirst.models.replay:build",
 }
 
 
