@@ -26,13 +26,13 @@ from smallfirst.costs.prices import Price
 from smallfirst.costs.records import Cost
 from smallfirst.errors import SmallfirstError, UpstreamError
 from smallfirst.models.circuit import CircuitBreaker
-from smallfirst.models.completion import Chunk, Completion, Message
+from smallfirst.models.completion import Chunk, Completion, Message, prompt_text
 from smallfirst.models.registry import ModelPool, resolve
 from smallfirst.redact import redact
 from smallfirst.routing.policy import Decision, Escalating, Policy, Verdict
 from smallfirst.store.request_record import RequestRecord
 
-__all__ = ["Answer", "RequestContext", "Service", "prompt_text"]
+__all__ = ["Answer", "RequestContext", "Served", "Service", "prompt_text"]
 
 _SPEC_TTL_S = 5.0
 _T = TypeVar("_T")
@@ -63,14 +63,20 @@ class RequestContext:
     key_id: str | None = None
     task: str | None = None
     tag: str | None = None
+    #: the right answer, when the caller knows it (the gateway's ``smallfirst.gold``): learning grades by it
+    gold: str | None = None
 
 
-def prompt_text(messages: Sequence[Message]) -> str:
-    """What routers read: the last user turn (earlier turns rarely change how hard the ask is)."""
-    for m in reversed(messages):
-        if m.get("role") == "user":
-            return str(m.get("content") or "")
-    return str(messages[-1].get("content") or "") if messages else ""
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One answered request as the :attr:`Service.answered` hooks see it: what was asked (``requested`` name,
+    ``messages``, sampling ``params``), by whom, and the answer."""
+
+    requested: str
+    messages: tuple[Message, ...]
+    params: dict[str, Any]
+    ctx: RequestContext
+    answer: Answer
 
 
 class Service:
@@ -90,6 +96,9 @@ class Service:
         self._policies: dict[str, Policy] | None = policies
         #: called after each logged request; the gateway hooks metrics and budgets here
         self.observers: list[Callable[[RequestRecord], None]] = []
+        #: called on the event loop with each request answered, after its row is submitted; learning hooks here
+        #: (``smallfirst.learning``). A hook must return at once: slow work goes to a task of its own.
+        self.answered: list[Callable[[Served], None]] = []
         self._specs: dict[str, tuple[ModelSpec, float]] = {}
         self._writer: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -156,7 +165,7 @@ class Service:
             else:
                 completion, decision = await self._complete_with_fallbacks(decision, messages, params)
                 answer = self._priced(completion, decision)
-        at.succeeded(answer)
+        at.succeeded(answer, params)
         return answer
 
     async def astream(self, messages: Sequence[Message], model: str | None = None, *,
@@ -193,7 +202,7 @@ class Service:
                 if final is None:
                     raise chain.last or UpstreamError(f"{decision.model} ended its stream without a completion")
                 answer = self._priced(final, chain.answered(final.model))
-        at.succeeded(answer)
+        at.succeeded(answer, params)
         yield answer
 
     async def _call(self, name: str, messages: Sequence[Message], params: dict[str, Any]) -> Completion:
@@ -399,9 +408,14 @@ class _Attempt:
     def __enter__(self) -> _Attempt:
         return self
 
-    def succeeded(self, answer: Answer) -> None:
-        """Log the request's success row."""
-        self.service._log_success(self.requested, answer, self.ctx, self.messages)
+    def succeeded(self, answer: Answer, params: dict[str, Any]) -> None:
+        """Log the request's success row, then tell the ``answered`` hooks."""
+        service = self.service
+        service._log_success(self.requested, answer, self.ctx, self.messages)
+        if service.answered:
+            served = Served(self.requested, tuple(self.messages), dict(params), self.ctx, answer)
+            for hook in service.answered:
+                hook(served)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc is None:
