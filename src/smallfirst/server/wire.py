@@ -48,6 +48,14 @@ class ChatMessage(_Wire):
         return "".join(parts)
 
 
+class SmallfirstExtra(BaseModel):
+    """The request's own ``smallfirst`` object: what smallfirst may learn from. ``gold`` is the right answer when the
+    caller knows it; shadowed requests are graded by it (``smallfirst.learning``). Unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    gold: str | None = Field(default=None, max_length=10_000)
+
+
 class StreamOptions(_Wire):
     include_usage: bool | None = None
 
@@ -65,6 +73,7 @@ class _Sampling(_Wire):
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     logit_bias: dict[str, float] | None = None
     user: str | None = None
+    smallfirst: SmallfirstExtra | None = None
 
     def _check_n(self) -> None:
         if self.n not in (None, 1):
@@ -90,6 +99,11 @@ class _Sampling(_Wire):
             )
             if v is not None
         }
+
+    @property
+    def gold(self) -> str | None:
+        """The gold answer the request carries in its ``smallfirst`` object, if any."""
+        return self.smallfirst.gold if self.smallfirst is not None else None
 
     @property
     def include_usage(self) -> bool:
