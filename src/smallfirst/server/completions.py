@@ -247,7 +247,7 @@ async def _handle(
         gw.refused(path, exc.status, str(exc), requested=body.model)
         raise
     ctx = RequestContext(
-        source="gateway", key_id=admission.key_id, task=headers.get("task"), tag=headers.get("tag")
+        source="gateway", key_id=admission.key_id, task=headers.get("task"), tag=headers.get("tag"), gold=body.gold
     )
     if body.stream:
         return await _stream(gw, body, messages, params, ctx, admission, kind)
