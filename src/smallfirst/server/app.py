@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from smallfirst.config import Settings, load_settings
 from smallfirst.models.registry import specs
-from smallfirst.server import completions, dashboard, error_responses
+from smallfirst.server import completions, dashboard, error_responses, feedback
 from smallfirst.server.auth import Gatekeeper
 from smallfirst.server.limits import BodyLimit
 from smallfirst.server.metrics import GatewayMetrics
@@ -39,6 +39,8 @@ class Gateway:
     service: Service
     gate: Gatekeeper
     metrics: GatewayMetrics
+    #: learning from this gateway's traffic (``smallfirst.learning``), None when ``learning.enabled`` is off
+    learning: Any = None
 
     def refused(self, path: str, status: int, message: str, *, requested: str = "") -> None:
         """Log a request the gateway turned away before the service saw it (bad body, key, budget...)."""
@@ -86,6 +88,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     metrics = GatewayMetrics(lambda: service.pool.workers.depths())
     service.observers.append(metrics.observe)
     gw = Gateway(settings, service, Gatekeeper(service), metrics)
+    if settings.learning.enabled:
+        from smallfirst.learning.loop import Learning
+
+        gw.learning = Learning(service).attach()
+        metrics.watch_learning(gw.learning)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -106,6 +113,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.state.gateway = gw
     error_responses.install(app, gw.refused)
     _add_pages(app, gw)
+    feedback.add_route(app, gw)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes, refused=gw.refused)
     _openapi(app)
     return app
