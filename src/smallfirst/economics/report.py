@@ -25,6 +25,18 @@ padding:1em 1.5em;border-left:4px solid #2b7bba}code{background:#f4f4f4;padding:
 
 
 @dataclass(frozen=True)
+class Section:
+    """A section another part of smallfirst adds to the report (the demo's replayed learning curve): a title,
+    paragraphs, an optional table (``head`` and ``rows`` of cells) and PNG images (alt text -> file)."""
+
+    title: str
+    paragraphs: tuple[str, ...] = ()
+    head: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    images: tuple[tuple[str, Path], ...] = ()
+
+
+@dataclass(frozen=True)
 class ReportFiles:
     html: Path
     markdown: Path
@@ -89,7 +101,9 @@ def rho_rows(report: EconomicsReport) -> list[list[str]]:
     ]
 
 
-def write(report: EconomicsReport, out_dir: str | Path) -> ReportFiles:
+def write(report: EconomicsReport, out_dir: str | Path, sections: tuple[Section, ...] = ()) -> ReportFiles:
+    """Write report.html, report.md, report.csv and the charts to ``out_dir``; ``sections`` go before "What this
+    rests on", in the HTML and the Markdown."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pngs = {
@@ -101,11 +115,11 @@ def write(report: EconomicsReport, out_dir: str | Path) -> ReportFiles:
         pngs["profit_threshold"] = charts.profit_vs_threshold(report.curve, out / "profit_threshold.png")
     lines = verdict(report)
     md = out / "report.md"
-    md.write_text(markdown(report, lines), encoding="utf-8")
+    md.write_text(markdown(report, lines, sections), encoding="utf-8")
     path_csv = out / "report.csv"
     write_csv(report, path_csv)
     page = out / "report.html"
-    page.write_text(to_html(report, lines, pngs), encoding="utf-8")
+    page.write_text(to_html(report, lines, pngs, sections), encoding="utf-8")
     return ReportFiles(page, md, path_csv, pngs)
 
 
@@ -142,7 +156,7 @@ def _facts(report: EconomicsReport) -> list[str]:
     return facts + report.notes
 
 
-def markdown(report: EconomicsReport, lines: list[str]) -> str:
+def markdown(report: EconomicsReport, lines: list[str], added: tuple[Section, ...] = ()) -> str:
     parts = [
         f"# {report.title}",
         "",
@@ -170,6 +184,13 @@ def markdown(report: EconomicsReport, lines: list[str]) -> str:
             _md_table(("period", *COLUMNS[1:9]), [_row(k, s)[:9] for k, s in periods.items()]),
             "",
         ]
+    for sec in added:
+        parts += [f"## {sec.title}", ""]
+        for text in sec.paragraphs:
+            parts += [text, ""]
+        if sec.head:
+            parts += [_md_table(sec.head, [list(r) for r in sec.rows]), ""]
+        parts += [f"![{alt}]({path.name})" for alt, path in sec.images] + ([""] if sec.images else [])
     parts += ["## What this rests on", "", *[f"- {f}" for f in _facts(report)], ""]
     return "\n".join(parts)
 
@@ -249,7 +270,8 @@ def _img(path: Path, alt: str) -> str:
     return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
 
 
-def to_html(report: EconomicsReport, lines: list[str], pngs: dict[str, Path]) -> str:
+def to_html(report: EconomicsReport, lines: list[str], pngs: dict[str, Path],
+            added: tuple[Section, ...] = ()) -> str:
     e = html.escape
     sections = [
         f"<h1>{e(report.title)}</h1>",
@@ -307,6 +329,11 @@ def to_html(report: EconomicsReport, lines: list[str], pngs: dict[str, Path]) ->
             f"<h2>{e(name)} by period</h2>",
             _html_table(("period", *COLUMNS[1:9]), [_row(k, s)[:9] for k, s in periods.items()]),
         ]
+    for sec in added:
+        sections.append(f"<h2>{e(sec.title)}</h2>" + "".join(f"<p>{e(t)}</p>" for t in sec.paragraphs))
+        if sec.head:
+            sections.append(_html_table(sec.head, [list(r) for r in sec.rows]))
+        sections += [_img(path, alt) for alt, path in sec.images]
     sections += [
         "<h2>What this rests on</h2><ul>" + "".join(f"<li>{e(f)}</li>" for f in _facts(report)) + "</ul>"
     ]
