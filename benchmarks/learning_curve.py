@@ -28,7 +28,7 @@ if _SHARED.is_dir():
     os.environ.setdefault("SMALLFIRST_DATA", str(_SHARED))
 
 from smallfirst.evaluate.routellm import replay_records  # noqa: E402
-from smallfirst.learning.curve import CurveRun, Reply, plot, run_curve, write_records  # noqa: E402
+from smallfirst.learning.curve import REPLAY_LEARNING, CurveRun, Reply, plot, run_curve, write_records  # noqa: E402
 
 
 @asynccontextmanager
@@ -75,7 +75,7 @@ def main() -> None:
     file = args.out / "routellm-replay.jsonl.gz"
     if not file.exists():
         write_records(replay_records(), file)
-    learning: dict[str, Any] = {"target": args.target}
+    learning: dict[str, Any] = {**REPLAY_LEARNING, "target": args.target}
     for kv in args.set:
         key, _, value = kv.partition("=")
         learning[key] = value

@@ -24,16 +24,12 @@ P = ROUTELLM_PAIR
 
 
 def _settings(home: Path, **learning: Any) -> Any:
-    def spec(stands_for: str, price: tuple[str, str | None]) -> dict[str, Any]:
-        return {"backend": "replay", "path": str(SLICE), "model": stands_for, "pricing": "api",
-                "price_model": price[0], "price_provider": price[1]}
+    from smallfirst.learning.curve import CurveRun, replay_settings
 
-    return load_settings(
-        home=str(home), database_url=f"sqlite:///{home / 'requests.db'}",
-        models={P.small_serving: spec(P.small, P.small_price), P.large_serving: spec(P.large, P.large_price)},
-        routing={"small": P.small_serving, "large": P.large_serving},
-        learning={"shadow_rate": 1.0, "guard_rate": 1.0, "judge": "", "refit_every": 100, "min_outcomes": 100,
-                  "routers": ["task-prior=rules"], **learning})
+    run = CurveRun(file=SLICE, learning={"shadow_rate": 1.0, "guard_rate": 1.0, "judge": "", "refit_every": 100,
+                                         "min_outcomes": 100, "routers": ["task-prior=rules"], **learning})
+    settings = replay_settings(run, home)
+    return settings.model_copy(update={"log_content": True})
 
 
 class Gateway:
@@ -292,8 +288,7 @@ def test_a_replayed_model_refuses_a_prompt_it_never_saw_and_needs_a_price(tmp_pa
         assert err.value.code == "replay_miss" and err.value.status == 400
     finally:
         service.close()
-    unpriced = load_settings(home=str(tmp_path / "u"), models={"r": {"backend": "replay", "path": str(SLICE),
-                                                                      "model": P.large}})
+    unpriced = load_settings(models={"r": {"backend": "replay", "path": str(SLICE), "model": P.large}})
     service = Service(unpriced)
     try:
         with pytest.raises(ConfigError, match="priced as the model it stands for"):
@@ -314,6 +309,7 @@ def test_learn_cli_shows_history_and_rolls_back(gateway: Gateway, records: list[
     cfg = {"routing": {"small": P.small_serving, "large": P.large_serving}}
     config.write_text("\n".join(f"[{k}]\n" + "\n".join(f'{a} = "{b}"' for a, b in v.items()) for k, v in cfg.items()))
     monkeypatch.setenv("SMALLFIRST_HOME", str(home))
+    assert home == tmp_path / "home"  # the replay's own home, whatever SMALLFIRST_HOME says
     monkeypatch.setenv("SMALLFIRST_DATABASE_URL", gateway.gw.settings.db_url)
     monkeypatch.setenv("SMALLFIRST_CONFIG", str(config))
     runner = CliRunner()
@@ -346,12 +342,12 @@ def test_shadow_sampler_keeps_to_its_rates_and_daily_budget() -> None:
     from smallfirst.learning.shadow import ShadowSampler
 
     s = ShadowSampler(LearningSettings(shadow_rate=0.5, guard_rate=0.1, budget_usd_per_day=Decimal("1")))
-    large = [s.pick(served_by_large=True) for _ in range(4000)]
-    small = [s.pick(served_by_large=False) for _ in range(4000)]
-    assert abs(sum(p is not None for p in large) / 4000 - 0.5) < 0.03 and {p for p in large if p} == {0.5}
-    assert abs(sum(p is not None for p in small) / 4000 - 0.1) < 0.02
+    before = [s.pick(learned=False) for _ in range(4000)]
+    after = [s.pick(learned=True) for _ in range(4000)]
+    assert abs(sum(p is not None for p in before) / 4000 - 0.5) < 0.03 and {p for p in before if p} == {0.5}
+    assert abs(sum(p is not None for p in after) / 4000 - 0.1) < 0.02
     s.spend(Decimal("1.01"))
-    assert all(s.pick(served_by_large=True) is None for _ in range(50))
+    assert all(s.pick(learned=False) is None for _ in range(50))
 
 
 def test_outcome_rows_load_as_the_documented_format(tmp_path: Path) -> None:
@@ -367,5 +363,6 @@ def test_outcome_rows_load_as_the_documented_format(tmp_path: Path) -> None:
                                  "b": {"quality": 0.0, "cost_usd": "0.01", "prompt_tokens": 3}}, sampled_p=0.25)
     add_outcome(engine, rec)
     data = outcomes_from_rows(graded_outcomes(engine), ("a", "b"))
-    assert data is not None and data.outcomes.models == ("a", "b") and list(data.weights) == [4.0]
+    assert data is not None and data.outcomes.models == ("a", "b") and data.ids == [1]
+    assert data.outcomes.cost_usd is not None and data.outcomes.cost_usd[0, 1] == 0.01
     assert json.loads(json.dumps(graded_outcomes(engine)[0].results))["a"]["quality"] == 1.0

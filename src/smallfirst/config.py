@@ -79,7 +79,7 @@ class RoutingSettings(_Strict):
     #: rules router: task -> model, keywords -> model, length cut
     rules: dict[str, Any] = Field(default_factory=dict)
     #: the built-in cascade (model "cascade", and "auto" until a policy is set): its signal and threshold
-    cascade_signal: Literal["logprob", "consistency"] = "logprob"
+    cascade_signal: Literal["logprob", "min-logprob", "margin", "entropy", "consistency"] = "logprob"
     cascade_threshold: float = -0.6
     #: extra answers a consistency cascade draws from the small model
     cascade_samples: int = Field(default=2, ge=1, le=8)
@@ -112,11 +112,11 @@ class LearningSettings(_Strict):
     enabled: bool = True
     #: the requestable policy that learning manages
     policy: str = "auto"
-    #: share (0..1) of gradable requests the large tier answered that the small tier answers too (cheap: before a
-    #: learned policy serves, every request is the large tier's)
+    #: share (0..1) of gradable requests also answered by the other tier while no learned policy serves (then the
+    #: large tier answers everything, and the shadow is the small tier's: cheap)
     shadow_rate: float = Field(default=0.1, ge=0, le=1)
-    #: share of gradable requests the small tier answered that the large tier answers too (a full large call):
-    #: the guard's measurement, and further learning once a learned policy serves
+    #: the same share once a learned policy serves: the guard's measurement, and further learning (a request the
+    #: small tier answered costs a full large call to shadow)
     guard_rate: float = Field(default=0.05, ge=0, le=1)
     #: cap on learning cost (shadow answers and judge calls) per UTC day, in USD; over it, shadowing pauses
     budget_usd_per_day: Decimal = Field(default=Decimal("1.00"), ge=0)

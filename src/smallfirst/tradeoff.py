@@ -51,24 +51,15 @@ class Curve:
         return len(self.share)
 
 
-def _cumulative(order: np.ndarray, bounds: np.ndarray, weak: np.ndarray, strong: np.ndarray,
-                weights: np.ndarray | None = None) -> np.ndarray:
-    if weights is None:
-        gain = np.concatenate([[0.0], np.cumsum((strong - weak)[order])])
-        return (weak.sum() + gain[bounds]) / len(weak)
-    gain = np.concatenate([[0.0], np.cumsum((weights * (strong - weak))[order])])
-    return ((weights * weak).sum() + gain[bounds]) / weights.sum()
+def _cumulative(order: np.ndarray, bounds: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
+    gain = np.concatenate([[0.0], np.cumsum((strong - weak)[order])])
+    return (weak.sum() + gain[bounds]) / len(weak)
 
 
 def curve(scores: np.ndarray, weak: np.ndarray, strong: np.ndarray, *,
           weak_cost: np.ndarray | None = None, strong_cost: np.ndarray | None = None,
-          weak_value: np.ndarray | None = None, strong_value: np.ndarray | None = None,
-          weights: np.ndarray | None = None) -> Curve:
-    """The exact curve of ``scores`` over per-prompt outcomes of the weak and strong model.
-
-    ``weights`` (one per prompt, positive) make every mean on the curve, the strong share included, a weighted
-    one: prompts sampled with probability p count 1/p times (a Horvitz-Thompson estimate of the traffic they were
-    drawn from)."""
+          weak_value: np.ndarray | None = None, strong_value: np.ndarray | None = None) -> Curve:
+    """The exact curve of ``scores`` over per-prompt outcomes of the weak and strong model."""
     scores = np.asarray(scores, dtype=float)
     weak = np.asarray(weak, dtype=float)
     strong = np.asarray(strong, dtype=float)
@@ -78,11 +69,6 @@ def curve(scores: np.ndarray, weak: np.ndarray, strong: np.ndarray, *,
                          f"{strong.shape}")
     if np.isnan(scores).any():
         raise ValueError("scores contain NaN")
-    w = None
-    if weights is not None:
-        w = np.asarray(weights, dtype=float)
-        if w.shape != (n,) or not (w > 0).all():
-            raise ValueError(f"weights need one positive value per prompt; got shape {w.shape}")
     order = np.argsort(-scores, kind="stable")
     ranked = scores[order]
     # A point after each run of equal scores: ties move together through one threshold.
@@ -90,16 +76,14 @@ def curve(scores: np.ndarray, weak: np.ndarray, strong: np.ndarray, *,
     bounds = np.concatenate([[0], ends, [n]])
     thresholds = np.concatenate([[np.inf], ranked[bounds[1:] - 1]])
 
-    def cum(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-        if a is None or b is None:
+    def cum(w: np.ndarray | None, s: np.ndarray | None) -> np.ndarray | None:
+        if w is None or s is None:
             return None
-        return _cumulative(order, bounds, np.asarray(a, float), np.asarray(b, float), w)
+        return _cumulative(order, bounds, np.asarray(w, float), np.asarray(s, float))
 
-    share = bounds / n if w is None else np.concatenate([[0.0], np.cumsum(w[order])])[bounds] / w.sum()
-    base = (lambda a: float(a.mean())) if w is None else (lambda a: float((w * a).sum() / w.sum()))
-    return Curve(share=share, quality=_cumulative(order, bounds, weak, strong, w), threshold=thresholds,
+    return Curve(share=bounds / n, quality=_cumulative(order, bounds, weak, strong), threshold=thresholds,
                  cost=cum(weak_cost, strong_cost), value=cum(weak_value, strong_value),
-                 weak=base(weak), strong=base(strong))
+                 weak=float(weak.mean()), strong=float(strong.mean()))
 
 
 def oracle_curve(weak: np.ndarray, strong: np.ndarray) -> Curve:

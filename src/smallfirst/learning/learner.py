@@ -18,7 +18,9 @@ while those are fewer than 50).
 **Guard** (quality targets): over the last ``learning.guard_window`` graded rows served under the promoted version,
 d = q_served - fraction * q_large per row; when even the upper confidence bound of mean(d) (one-sided,
 ``learning.guard_confidence``) is below 0, quality is below the target, and the version is **rolled back** to the
-one it replaced (the large tier for everything, at first), in the version history, the log and the metrics.
+one it replaced (the large tier for everything, at first), in the version history, the log and the metrics. It
+looks again each time a tenth of the window is new, not at every row, so repeated looks at the same rows do not
+add up to a false alarm.
 """
 
 from __future__ import annotations
@@ -90,17 +92,17 @@ def baseline_policy(settings: Settings) -> FixedPolicy:
 
 @dataclass(frozen=True)
 class RowData:
-    """Graded rows as outcome data (the pair, cheapest first), with each row's id and weight (1 / the probability
-    with which it was shadowed)."""
+    """Graded rows as outcome data (the pair, cheapest first), with each row's id. The shadow sampler draws
+    uniformly within each phase (before and after a learned policy serves), so the rows are an equal-weight sample
+    of the gradable traffic as long as that traffic does not drift."""
 
     outcomes: Outcomes
     ids: list[int]
-    weights: np.ndarray
 
 
 def outcomes_from_rows(rows: Sequence[OutcomeRecord], pair: tuple[str, str]) -> RowData | None:
     """The graded rows that hold both models of ``pair`` as :class:`RowData`; None when no row does."""
-    records, ids, weights = [], [], []
+    records, ids = [], []
     for row in rows:
         res = row.results
         if not all(m in res and res[m].get("quality") is not None for m in pair):
@@ -109,10 +111,9 @@ def outcomes_from_rows(rows: Sequence[OutcomeRecord], pair: tuple[str, str]) -> 
                         "results": {m: {k: res[m].get(k) for k in ("quality", "prompt_tokens", "completion_tokens",
                                                                     "latency_s", "cost_usd")} for m in pair}})
         ids.append(int(row.id or 0))
-        weights.append(1.0 / max(row.sampled_p, 1e-6))
     if not records:
         return None
-    return RowData(from_records(records, source="learned outcome rows", models=list(pair)), ids, np.array(weights))
+    return RowData(from_records(records, source="learned outcome rows", models=list(pair)), ids)
 
 
 def data_sha256(outcomes: Outcomes) -> str:
@@ -137,7 +138,8 @@ class OperatingPoint:
 def operating_point(strong: np.ndarray, data: RowData, rows: np.ndarray | None = None) -> OperatingPoint:
     """The point reached by sending ``rows`` (default: all) to the large tier where ``strong`` is True."""
     idx = np.arange(len(data.outcomes)) if rows is None else rows
-    q, w = data.outcomes.quality[idx], data.weights[idx]
+    q = data.outcomes.quality[idx]
+    w = np.ones(len(idx))
     big = np.asarray(strong, bool)[idx] if len(strong) == len(data.outcomes) else np.asarray(strong, bool)
     routed_q = np.where(big, q[:, -1], q[:, 0])
     cost = data.outcomes.cost_usd
@@ -160,10 +162,10 @@ def _metric(point: OperatingPoint, target: Target, data: RowData, rows: np.ndarr
         return float("-inf")
     cost = data.outcomes.cost_usd
     if isinstance(target, Budget) and cost is not None and not math.isnan(point.saving):
-        large = float(np.average(cost[rows, -1], weights=data.weights[rows]))
+        large = float(np.mean(cost[rows, -1]))
         if (1.0 - point.saving) * large * 1000 > target.usd_per_1000 + 1e-12:
             return float("-inf")
-    ref = np.average(data.outcomes.quality[rows, -1], weights=data.weights[rows])
+    ref = np.mean(data.outcomes.quality[rows, -1])
     return point.quality_ratio * float(ref)
 
 
@@ -176,7 +178,7 @@ def nested_points(scores: np.ndarray, data: RowData, target: Target, k: int) -> 
     for idx in folds(n, k, 0):
         train = np.setdiff1d(np.arange(n), idx)
         try:
-            cal = calibrate(scores[train], data.outcomes.subset(train), target, weights=data.weights[train])
+            cal = calibrate(scores[train], data.outcomes.subset(train), target)
             decide = scores[idx] >= cal.threshold
         except TargetUnreachableError:
             decide = np.ones(len(idx), bool)
@@ -254,11 +256,11 @@ class Learner:
             "n": len(outcomes), "folds": k,
         }
         try:
-            cal = calibrate(scores, outcomes, target, weights=data.weights)
+            cal = calibrate(scores, outcomes, target)
         except TargetUnreachableError as exc:
             return self._record(serving_id, spec, outcomes, ids, target, metrics, None,
                                 f"not promoted: the target cannot be met on these outcomes ({exc})")
-        strong = float(np.average(outcomes.quality[:, -1], weights=data.weights))
+        strong = float(np.mean(outcomes.quality[:, -1]))
         metrics.update(threshold=cal.threshold, expected_large_share=cal.share,
                        expected_quality_ratio=cal.quality / max(strong, 1e-12))
         if isinstance(target, QualityFraction) and ch_point.quality_ratio < target.fraction:
@@ -341,20 +343,19 @@ class Learner:
                                    limit=self.cfg.guard_window)
         rows = list(rows)[-self.cfg.guard_window:]
         large = self.pair[1]
-        kept = [(r.results[r.served_model]["quality"], r.results[large]["quality"], 1.0 / max(r.sampled_p, 1e-6))
+        kept = [(r.results[r.served_model]["quality"], r.results[large]["quality"])
                 for r in rows if r.served_model in r.results and large in r.results
                 and r.results[r.served_model].get("quality") is not None
                 and r.results[large].get("quality") is not None]
         if len(kept) < max(20, self.cfg.guard_window // 10):
             return None
-        served, ref, w = (np.array(col, float) for col in zip(*kept, strict=True))
+        served = np.array([k[0] for k in kept], float)
+        ref = np.array([k[1] for k in kept], float)
         d = served - target.fraction * ref
-        mean = float(np.average(d, weights=w))
-        n_eff = float(w.sum() ** 2 / np.square(w).sum())
-        var = float(np.average((d - mean) ** 2, weights=w)) * len(d) / max(len(d) - 1, 1)
-        se = math.sqrt(var / n_eff) if n_eff > 1 else float("inf")
+        mean = float(d.mean())
+        se = float(d.std(ddof=1)) / math.sqrt(len(d))
         upper = mean + NormalDist().inv_cdf(self.cfg.guard_confidence) * se
-        ratio = float((w * served).sum() / (w * ref).sum()) if (w * ref).sum() > 0 else float("nan")
+        ratio = float(served.sum() / ref.sum()) if ref.sum() > 0 else float("nan")
         if upper >= 0:
             return GuardCheck(serving_id, len(d), ratio, upper, False)
         reason = (f"guard: over the last {len(d)} graded requests served by v{serving_id}, quality was {ratio:.1%} "

@@ -105,8 +105,10 @@ class Learning:
         self._refitting = False
         self._graded_at_refit = 0
         self._graded = 0
-        #: graded rows served by the serving version, newest last (what the guard reads)
+        #: graded rows served by the serving version, newest last (what the guard reads), and how many arrived
+        #: since the guard last looked
         self._window: deque[OutcomeRecord] = deque(maxlen=self.cfg.guard_window)
+        self._since_look = 0
 
     # -- wiring -------------------------------------------------------------------------------------------
 
@@ -130,6 +132,7 @@ class Learning:
         self.service.policies[self.cfg.policy] = policy
         if version_id != self.serving_id:
             self._window.clear()
+            self._since_look = 0
             if version_id is not None:
                 self._window.extend(reversed(graded_outcomes(self.service.engine, policy_version=version_id,
                                                              newest_first=True, limit=self.cfg.guard_window)))
@@ -168,7 +171,7 @@ class Learning:
             gradable = served.ctx.gold is not None or self.judge is not None or self.cfg.shadow_ungraded
             if not gradable:
                 return
-            p = self.sampler.pick(served_by_large=served.answer.model == self.large)
+            p = self.sampler.pick(learned=self.serving_id is not None)
             if p is None:
                 return
             task = asyncio.get_running_loop().create_task(self._shadow(served, p, self.serving_id))
@@ -258,9 +261,13 @@ class Learning:
             if row is None:
                 check = await asyncio.to_thread(self.learner.guard, self.serving_id)
             else:
+                check = None
                 if row.policy_version == self.serving_id:
                     self._window.append(row)
-                check = self.learner.guard(self.serving_id, list(self._window))
+                    self._since_look += 1
+                    if self._since_look >= max(1, self.cfg.guard_window // 10):
+                        self._since_look = 0
+                        check = self.learner.guard(self.serving_id, list(self._window))
             if check is not None and check.rolled_back:
                 await self._rolled_back(check)
         due = self._graded >= self.cfg.min_outcomes and self._graded - self._graded_at_refit >= self.cfg.refit_every

@@ -1,12 +1,13 @@
 """The shadow sampler: which answered requests are also answered by the other tier, within a daily budget.
 
 A shadow answer is what learning pays to find out whether the other tier would have done as well: a small-tier
-answer beside a large-tier one is cheap, a large-tier answer beside a small-tier one costs a full large call. So the
-sampler draws a request the large tier answered with probability ``learning.shadow_rate``, and one the small tier
-answered with ``learning.guard_rate`` (before a learned policy serves, every request is the large tier's), from a
-generator seeded with ``learning.seed``. Each outcome row keeps its probability: weighted by 1/p (Horvitz-Thompson),
-the rows estimate the whole gradable traffic, whichever tier answered it. Once the day's learning cost (UTC) reaches
-``learning.budget_usd_per_day`` the sampler draws nothing until the next day.
+answer beside a large-tier one is cheap (before a learned policy serves, every request is the large tier's), a
+large-tier answer beside a small-tier one costs a full large call. So the sampler draws each gradable request with
+probability ``learning.shadow_rate`` while the large tier serves everything, and ``learning.guard_rate`` once a
+learned policy serves, whichever tier answered it: uniform within each phase, so the outcome rows stay an
+equal-weight sample of the traffic and the guard's rows a fair sample of what the policy serves. The generator is
+seeded with ``learning.seed``; each row keeps the probability it was drawn with. Once the day's learning cost (UTC)
+reaches ``learning.budget_usd_per_day`` the sampler draws nothing until the next day.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ class ShadowSampler:
         self._rng = random.Random(self.cfg.seed)
         self.day = self.day or datetime.now(UTC).date()
 
-    def rate(self, served_by_large: bool) -> float:
-        """The draw probability of a request the large tier (else the small tier) answered."""
-        return self.cfg.shadow_rate if served_by_large else self.cfg.guard_rate
+    def rate(self, learned: bool) -> float:
+        """The draw probability: the guard's once a learned policy serves, else the learning rate."""
+        return self.cfg.guard_rate if learned else self.cfg.shadow_rate
 
     def _roll_day(self, now: datetime) -> None:
         if now.date() != self.day:
@@ -46,10 +47,10 @@ class ShadowSampler:
         """True when today's learning cost has reached the daily budget."""
         return self.spent >= self.cfg.budget_usd_per_day
 
-    def pick(self, *, served_by_large: bool, now: datetime | None = None) -> float | None:
+    def pick(self, *, learned: bool, now: datetime | None = None) -> float | None:
         """The probability with which this request was drawn when it is to be shadowed, else None."""
         self._roll_day(now or datetime.now(UTC))
-        p = self.rate(served_by_large)
+        p = self.rate(learned)
         if p <= 0 or self.over_budget:
             return None
         return p if self._rng.random() < p else None

@@ -114,31 +114,28 @@ def _costs(outcomes: Outcomes, target: Budget) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _confident_quality_point(scores: np.ndarray, weak: np.ndarray, strong: np.ndarray,
-                             target: QualityFraction, weights: np.ndarray | None = None) -> int:
+                             target: QualityFraction) -> int:
     """The first curve point (fewest strong calls) whose lower confidence bound of mean(z), z = q_routed - fraction *
     q_strong per prompt, is at least 0; the last point (every prompt strong, which is the strong model itself)
-    when none is. The points are those of ``tradeoff.curve`` over the same scores. With ``weights`` the means are
-    weighted and n is Kish's effective sample size, (sum w)^2 / sum w^2."""
+    when none is. The points are those of ``tradeoff.curve`` over the same scores."""
     from statistics import NormalDist
 
     f = target.fraction
     z_weak, z_strong = weak - f * strong, strong - f * strong
-    mean = tradeoff.curve(scores, z_weak, z_strong, weights=weights).quality
-    second = tradeoff.curve(scores, z_weak ** 2, z_strong ** 2, weights=weights).quality
-    n = len(scores) if weights is None else float(np.sum(weights) ** 2 / np.sum(np.square(weights)))
+    mean = tradeoff.curve(scores, z_weak, z_strong).quality
+    second = tradeoff.curve(scores, z_weak ** 2, z_strong ** 2).quality
+    n = len(scores)
     se = np.sqrt(np.maximum(second - mean ** 2, 0.0) / n)
     lower = mean - NormalDist().inv_cdf(target.confidence) * se
     ok = np.flatnonzero(lower >= -1e-12)
     return int(ok[0]) if len(ok) else len(mean) - 1
 
 
-def calibrate(scores: np.ndarray, outcomes: Outcomes, target: Target, *, cascade: bool = False,
-              weights: np.ndarray | None = None) -> Calibration:
+def calibrate(scores: np.ndarray, outcomes: Outcomes, target: Target, *, cascade: bool = False) -> Calibration:
     """The threshold (route strong iff ``score >= threshold``) meeting ``target`` on held-out scores.
 
     ``cascade``: a strong call comes after a small attempt (see ``routing.cascade.escalation_scores``), so it
-    also pays the small model's cost. ``weights`` (one per prompt) weigh every mean, as ``tradeoff.curve`` does:
-    outcome rows sampled with probability p count 1/p times."""
+    also pays the small model's cost."""
     q = outcomes.quality
     wc = sc = wv = sv = None
     if isinstance(target, Budget):
@@ -156,12 +153,12 @@ def calibrate(scores: np.ndarray, outcomes: Outcomes, target: Target, *, cascade
                                 hint="its escalations pay for the small attempt too")
             sv = sv - outcomes.cost_usd[:, 0]
     c = tradeoff.curve(scores, q[:, 0], q[:, -1], weak_cost=wc, strong_cost=sc,
-                       weak_value=wv, strong_value=sv, weights=weights)
+                       weak_value=wv, strong_value=sv)
     if isinstance(target, StrongShare):
         ok = np.flatnonzero(c.share <= target.max_share + 1e-12)
         k = int(ok[-1])  # share 0 is always reachable
     elif isinstance(target, QualityFraction) and target.confidence > 0:
-        k = _confident_quality_point(scores, q[:, 0], q[:, -1], target, weights)
+        k = _confident_quality_point(scores, q[:, 0], q[:, -1], target)
     elif isinstance(target, QualityFraction):
         goal = target.fraction * c.strong
         ok = np.flatnonzero(c.quality >= goal - 1e-12)
