@@ -66,9 +66,14 @@ def check_pair(outcomes: Outcomes) -> PairCheck:
         return PairCheck(**base, problem="misordered",
                          message=f"the models are listed cheapest first, but {weak} (first) costs more than {strong} "
                                  f"(${cw:.6f} against ${cs:.6f} a prompt): list {strong} first; {metrics}")
+    if ms <= mw and cw is not None and cs is not None:
+        return PairCheck(**base, problem="dominated",
+                         message=f"{weak} is both cheaper (${cw:.6f} against ${cs:.6f} a prompt) and at least as good "
+                                 f"({mw:.3f} against {ms:.3f}) as {strong}: it dominates, so route everything to it; "
+                                 f"{metrics}")
     if ms <= mw:
         better = "as good as" if ms == mw else "better than"
-        return PairCheck(**base, problem="dominated" if cw is not None else "no-gain",
-                         message=f"{weak} (the cheaper, listed first) is {better} {strong} on average ({mw:.3f} "
-                                 f"against {ms:.3f}): calling {strong} buys nothing here; {metrics}")
+        return PairCheck(**base, problem="no-gain",
+                         message=f"{weak} (listed first, taken as the cheaper) is {better} {strong} on average "
+                                 f"({mw:.3f} against {ms:.3f}): calling {strong} buys nothing here; {metrics}")
     return PairCheck(**base)

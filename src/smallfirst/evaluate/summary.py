@@ -21,20 +21,29 @@ def _row(r: RouterResult) -> list[str]:
             return "-"
         return f"{x:.1%}" if pct else f"{x:.3f}"
 
-    return [r.name, f(r.apgr), f(r.apgr_deciles), f(r.cpt50, True), f(r.cpt80, True),
+    def sd(x: float | None, pct: bool = False) -> str:
+        if x is None or math.isnan(x):
+            return ""
+        return f" ± {x:.1%}" if pct else f" ± {x:.3f}"
+
+    return [r.name, f(r.apgr) + sd(r.apgr_sd), f(r.apgr_deciles), f(r.cpt50, True) + sd(r.cpt50_sd, True),
+            f(r.cpt80, True),
             f(r.cost_reduction_95, True), f(r.aiq), "-" if r.latency_ms is None else f"{r.latency_ms:.2f}",
             "-" if r.throughput_64 is None else f"{r.throughput_64:.0f}"]
 
 
 def markdown_table(results: Sequence[RouterResult]) -> str:
+    """The results as a Markdown table; APGR and CPT(50%) carry "± sd" over fold seeds where measured."""
     lines = ["| " + " | ".join(_COLS) + " |", "|" + "---|" * len(_COLS)]
     lines += ["| " + " | ".join(_row(r)) + " |" for r in results]
-    return "\n".join(lines) + "\n"
+    seeds = max((r.seeds for r in results), default=1)
+    note = f"\n± is the standard deviation over {seeds} fold seeds.\n" if seeds > 1 else ""
+    return "\n".join(lines) + "\n" + note
 
 
 #: The CSV is for programs: raw numbers (shares as fractions, not percentages), empty where not measured.
 _CSV_COLS = ("router", "apgr", "apgr_deciles", "cpt50", "cpt80", "cost_reduction_95", "aiq", "latency_ms",
-             "throughput_64")
+             "throughput_64", "apgr_sd", "cpt50_sd")
 
 
 def write_csv(results: Sequence[RouterResult], path: Path) -> Path:
