@@ -253,7 +253,9 @@ class Service:
                        ctx: RequestContext, params: dict[str, Any]) -> Answer:
         """The first model's answer, judged by ``policy``; kept, or replaced by the model the verdict names.
         Whatever the judgement paid for (the escalated attempt, resampled answers) is priced into the answer."""
-        first, first_decision = await self._complete_with_fallbacks(decision, messages, {**params, "logprobs": True})
+        # five alternatives per token: what the margin and entropy signals read (routing.confidence)
+        first, first_decision = await self._complete_with_fallbacks(decision, messages,
+                                                                    {"top_logprobs": 5, **params, "logprobs": True})
         hot = max(float(params.get("temperature") or 0.0), 0.7)
 
         async def _resample(seed: int) -> Completion:
