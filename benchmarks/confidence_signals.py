@@ -15,8 +15,9 @@ Per item of a sample of the shipped demo workload (``--mix``), through the servi
 - a small verifier (logistic regression on the log-probability statistics, lengths and task), cross-fitted;
 - the large tier's greedy answer, and the large tier as judge of both answers (``smallfirst.learning.judge``).
 
-Prints the AUROC table (per task, ± Hanley-McNeil standard error) and the judge's agreement with gold, and writes
-both to ``--out``. Every finished item is journalled, so an interrupted run resumes.
+The small tier's side of every item runs first (the AUROC table needs nothing else), then the large tier's (the
+judge). Prints the AUROC table (per task, ± Hanley-McNeil standard error) and the judge's agreement with gold, and
+writes both to ``--out``. Every finished side of an item is journalled, so an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def _mix(text: str) -> dict[str, int]:
     return {k: int(v) for k, v in (p.split("=") for p in text.split(","))}
 
 
-def measure(service: Service, item: TaskItem, small: str, large: str, k: int) -> dict:
-    """Everything the table needs about one item, from real model calls."""
+def measure_small(service: Service, item: TaskItem, small: str, k: int) -> dict:
+    """The small tier's side of one item: its answer and every confidence signal, from real model calls."""
     task, msgs = item.task, list(item.messages)
     labels = sources.labels_for(task)
     ctx = RequestContext(source="benchmark", task=task)
@@ -67,13 +68,6 @@ def measure(service: Service, item: TaskItem, small: str, large: str, k: int) ->
                for i in range(k)]
     check = service.answer(self_check_messages(msgs, first.text), small, ctx=ctx, max_tokens=1, temperature=0.0,
                            logprobs=True, top_logprobs=5).completion
-    big = service.answer(msgs, large, ctx=ctx, max_tokens=budget, temperature=0.0).completion
-    verdict = service.answer(judge_messages(msgs, [first.text, big.text]), large, ctx=ctx, max_tokens=16,
-                             temperature=0.0).completion.text
-    try:
-        judged: list[float] | None = list(parse_verdicts(verdict, 2))
-    except JudgeError:
-        judged = None
     answer = grading.extract(task, first.text, labels)
     extracted = [grading.extract(task, s, labels) for s in samples]
     rec = {
@@ -84,8 +78,6 @@ def measure(service: Service, item: TaskItem, small: str, large: str, k: int) ->
         "consistency": agreement(first.text, samples),
         "consistency-answer": (sum(a == answer for a in extracted) / k) if answer is not None else 0.0,
         "ptrue": p_true(check),
-        "large": {"text": big.text, "quality": grading.grade(task, big.text, item.gold or "", labels)},
-        "judge": {"reply": verdict, "verdicts": judged},
     }
     family = task.split("/")[0]
     if family in SPECIALISTS and answer is not None:
@@ -93,6 +85,22 @@ def measure(service: Service, item: TaskItem, small: str, large: str, k: int) ->
         proba = clf.predict_proba([item.prompt])[0]
         rec["specialist"] = float(proba[clf.classes.index(answer)]) if answer in clf.classes else 0.0
     return rec
+
+
+def measure_large(service: Service, item: TaskItem, small_text: str, large: str) -> dict:
+    """The large tier's side: its answer, and its verdicts as judge of both answers."""
+    task, msgs = item.task, list(item.messages)
+    labels = sources.labels_for(task)
+    ctx = RequestContext(source="benchmark", task=task)
+    big = service.answer(msgs, large, ctx=ctx, max_tokens=max_tokens(task), temperature=0.0).completion
+    verdict = service.answer(judge_messages(msgs, [small_text, big.text]), large, ctx=ctx, max_tokens=16,
+                             temperature=0.0).completion.text
+    try:
+        judged: list[float] | None = list(parse_verdicts(verdict, 2))
+    except JudgeError:
+        judged = None
+    return {"large": {"text": big.text, "quality": grading.grade(task, big.text, item.gold or "", labels)},
+            "judge": {"reply": verdict, "verdicts": judged}}
 
 
 def report(records: list[dict], k: int) -> str:
@@ -114,11 +122,12 @@ def report(records: list[dict], k: int) -> str:
     out = [f"AUROC for \"the small tier's answer is right\" ({len(records)} items; bold: above 0.5 by more than two "
            "standard errors)", "", markdown(rows)]
     # the judge against gold, per answer
-    pairs = [(verdict, r[side]["quality"]) for r in records if r["judge"]["verdicts"] is not None
+    judged = [r for r in records if "judge" in r]
+    pairs = [(verdict, r[side]["quality"]) for r in judged if r["judge"]["verdicts"] is not None
              for verdict, side in zip(r["judge"]["verdicts"], ("small", "large"), strict=True)]
-    off = sum(r["judge"]["verdicts"] is None for r in records)
-    out.append(f"Judge (the large tier, rubric in smallfirst.learning.judge): {len(records) - off} of {len(records)} "
-               f"replies on the rubric ({off} off it, kept ungraded)")
+    off = sum(r["judge"]["verdicts"] is None for r in judged)
+    out.append(f"Judge (the large tier, rubric in smallfirst.learning.judge), on the {len(judged)} items whose large "
+               f"side was measured: {len(judged) - off} replies on the rubric ({off} off it, kept ungraded)")
     if pairs:
         j = np.array([p[0] for p in pairs])
         g = np.array([p[1] for p in pairs])
@@ -128,7 +137,7 @@ def report(records: list[dict], k: int) -> str:
         out.append(f"agreement with gold over {len(pairs)} graded answers: {agree:.1%} (Cohen's kappa {kappa:.3f}); "
                    f"judge says correct {j.mean():.1%}, gold says correct {g.mean():.1%}")
         for fam in sorted(set(tasks)):
-            fam_pairs = [(p0, g0) for r in records if r["judge"]["verdicts"] is not None
+            fam_pairs = [(p0, g0) for r in judged if r["judge"]["verdicts"] is not None
                          and r["task"].split("/")[0] == fam
                          for p0, g0 in zip(r["judge"]["verdicts"], (r["small"]["quality"], r["large"]["quality"]),
                                            strict=True)]
@@ -136,8 +145,9 @@ def report(records: list[dict], k: int) -> str:
                 fa = np.mean([a == b for a, b in fam_pairs])
                 out.append(f"  {fam}: {fa:.1%} of {len(fam_pairs)}")
     qs = np.array([r["small"]["quality"] for r in records])
-    ql = np.array([r["large"]["quality"] for r in records])
-    out.append(f"small tier right on {qs.mean():.1%}, large tier on {ql.mean():.1%}")
+    ql = np.array([r["large"]["quality"] for r in judged])
+    out.append(f"small tier right on {qs.mean():.1%} of {len(qs)}"
+               + (f", large tier on {ql.mean():.1%} of {len(ql)}" if len(ql) else ""))
     return "\n".join(out)
 
 
@@ -160,7 +170,7 @@ def main() -> None:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            done[rec["id"]] = rec
+            done[rec["id"]] = {**done.get(rec["id"], {}), **rec}  # a later line completes an item
     items = sample(load_items(bundled("workload/mixed.jsonl")), _mix(args.mix))
     if not args.report_only:
         settings = load_settings(home=str(args.out / "home"), database_url=f"sqlite:///{args.out / 'log.db'}")
@@ -169,15 +179,21 @@ def main() -> None:
                           lambda s: print(s, file=sys.stderr), args.specialist_limit)
         started = time.perf_counter()
         with journal.open("a", encoding="utf-8") as fh:
-            for n, item in enumerate(items, 1):
-                if item.id in done:
-                    continue
-                rec = measure(service, item, args.small, args.large, args.samples)
-                fh.write(json.dumps(rec) + "\n")
-                fh.flush()
-                done[item.id] = rec
-                print(f"{n}/{len(items)} {item.id} small={rec['small']['quality']:.0f} "
-                      f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+            # the small tier's side of every item first (the confidence table), then the large tier's (the judge)
+            for stage in ("small", "large"):
+                for n, item in enumerate(items, 1):
+                    rec = done.get(item.id)
+                    if stage == "small" and rec is None:
+                        rec = measure_small(service, item, args.small, args.samples)
+                    elif stage == "large" and rec is not None and "judge" not in rec:
+                        rec = {**rec, **measure_large(service, item, rec["small"]["text"], args.large)}
+                    else:
+                        continue
+                    fh.write(json.dumps(rec) + "\n")
+                    fh.flush()
+                    done[item.id] = rec
+                    print(f"{stage} {n}/{len(items)} {item.id} small={rec['small']['quality']:.0f} "
+                          f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         service.close()
     records = [done[it.id] for it in items if it.id in done]
     text = report(records, args.samples)
