@@ -111,8 +111,16 @@ def test_learning_gateway_promotes_a_policy_and_logs_its_cost(gateway: Gateway, 
     from smallfirst.learning.status import learning_status, render
 
     lines = render(learning_status(gateway.gw.settings, engine))
-    assert any(line.startswith(f"serving: v{history[0].id}") for line in lines)
+    serving = next(v for v in history if v.status == "serving")
+    assert any(line.startswith(f"serving: v{serving.id}") for line in lines)
     assert any("learning cost: $" in line and "shadow and judge calls" in line for line in lines)
+
+    async def page() -> str:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway.app), base_url="http://gw") as c:
+            return (await c.get("/dashboard")).text
+
+    html = asyncio.run(page())
+    assert "<h2>learning</h2>" in html and f"serving: v{serving.id}" in html
 
 
 def test_the_guard_rolls_back_a_deliberately_bad_policy(tmp_path: Path, records: list[dict],

@@ -164,7 +164,9 @@ def _add_pages(app: FastAPI, gw: Gateway) -> None:
         )
         await gw.gate.check(key)
         rows, totals = await asyncio.to_thread(_recent, gw.service)
-        return HTMLResponse(dashboard.render(rows, totals, auth="keys" if gw.gate.enforced else "open"))
+        learning = await asyncio.to_thread(_learning_lines, gw) if gw.learning is not None else None
+        return HTMLResponse(dashboard.render(rows, totals, auth="keys" if gw.gate.enforced else "open",
+                                             learning=learning))
 
 
 def _recent(service: Service) -> tuple[list[RequestRecord], Any]:
@@ -172,6 +174,12 @@ def _recent(service: Service) -> tuple[list[RequestRecord], Any]:
 
     service.flush_log(5.0)
     return list_requests(service.engine, limit=50, newest_first=True), totals(service.engine)
+
+
+def _learning_lines(gw: Gateway) -> list[str]:
+    from smallfirst.learning.status import learning_status, render
+
+    return render(learning_status(gw.settings, gw.service.engine))
 
 
 def _openapi(app: FastAPI) -> None:
