@@ -99,6 +99,12 @@ def main() -> None:
     print("events (request: what happened):")
     for i, text in curve.events:
         print(f"  {i}: {text}")
+    n = len(curve)
+    low, start = curve.min_window_quality(500)
+    print(f"worst 500-request window: requests {start + 1:,}-{start + min(500, n):,}, quality {low:.1%} of "
+          f"always-large")
+    print(f"the ceiling's ranking with the best threshold for the last {min(1000, n):,} requests themselves (an "
+          f"oracle): {curve.oracle_saving(max(0, n - 1000), n):.1%} saved at {curve.target:.0%} quality")
     print(f"plot: {png}")
     print(curve.headline())
 

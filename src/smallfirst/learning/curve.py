@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["REPLAY_LEARNING", "CurveRun", "LearningCurve", "ROUTELLM_PAIR", "Reply", "ReplayPair", "ceiling_decisions",
+__all__ = ["REPLAY_LEARNING", "CurveRun", "LearningCurve", "ROUTELLM_PAIR", "Reply", "ReplayPair", "ceiling_scores",
            "plot", "replay_settings", "run_curve", "service_sender", "write_records"]
 
 
@@ -88,6 +88,10 @@ class LearningCurve:
     ceiling_cost: np.ndarray
     ceiling_quality: np.ndarray
     ceiling_large: np.ndarray
+    #: the ceiling's cross-fitted score of each request, and the small tier's cost and quality on it
+    ceiling_score: np.ndarray
+    small_cost: np.ndarray
+    small_quality: np.ndarray
     events: list[tuple[int, str]]
     seconds: float
     versions: list[Any] = field(default_factory=list)
@@ -115,6 +119,17 @@ class LearningCurve:
             "ceiling_quality": float(self.ceiling_quality[sl].sum()) / lq if lq else float("nan"),
             "ceiling_large_share": float(self.ceiling_large[sl].mean()),
         }
+
+    def oracle_saving(self, start: int, stop: int) -> float:
+        """What the ceiling's ranking saves on requests ``start``..``stop - 1`` at the target quality with the best
+        threshold for exactly those requests: an oracle no deployment has, which bounds what any calibrated policy
+        of this router family can do on that window. NaN when unreachable."""
+        from smallfirst import tradeoff
+
+        sl = slice(start, stop)
+        c = tradeoff.curve(self.ceiling_score[sl], self.small_quality[sl], self.large_quality[sl],
+                           weak_cost=self.small_cost[sl], strong_cost=self.large_cost[sl])
+        return tradeoff.cost_reduction_at(c, self.target)
 
     def repaid_at(self) -> int | None:
         """The first request (1-based) from which the cumulative saving against always-large, learning cost included,
@@ -212,12 +227,13 @@ def replay_settings(run: CurveRun, home: Path) -> Any:
         "routing": RoutingSettings(small=p.small_serving, large=p.large_serving), "learning": learning})
 
 
-def ceiling_decisions(records: Sequence[dict], costs: np.ndarray, fraction: float, *, per_dollar: bool = True,
-                      family: str = "logistic-tfidf+static+task=logistic:features=tfidf+static+task,C=0.3",
-                      pair: ReplayPair = ROUTELLM_PAIR) -> np.ndarray:
-    """Whether the ceiling sends each record to the large tier: ``family`` (per dollar when ``per_dollar``) fitted
-    offline on all ``records``, cross-fitted, with the threshold that reaches ``fraction`` of the large tier's
-    quality on those cross-fitted scores. ``costs`` is (n, 2) USD for small and large. Shape (n,) bool."""
+def ceiling_scores(records: Sequence[dict], costs: np.ndarray, fraction: float, *, per_dollar: bool = True,
+                   family: str = "logistic-tfidf+static+task=logistic:features=tfidf+static+task,C=0.3",
+                   pair: ReplayPair = ROUTELLM_PAIR) -> tuple[np.ndarray, float]:
+    """The ceiling: ``family`` (per dollar when ``per_dollar``) fitted offline on all ``records``, cross-fitted
+    (each record scored by a router that never saw it), and the threshold that reaches ``fraction`` of the large
+    tier's quality on those scores. ``costs`` is (n, 2) USD for small and large. Returns the scores, shape (n,), and
+    the threshold (large iff score >= threshold)."""
     from smallfirst.evaluate.crossfit import cross_fit_scores
     from smallfirst.evaluate.run import RouterSpec, parse_spec
     from smallfirst.outcomes import from_records
@@ -232,8 +248,7 @@ def ceiling_decisions(records: Sequence[dict], costs: np.ndarray, fraction: floa
     spec = RouterSpec("ceiling", "per-dollar", {"base": base.router, "base_params": base.params}) if per_dollar \
         else base
     scores = cross_fit_scores(spec.make, outcomes)
-    cal = calibrate(scores, outcomes, QualityFraction(fraction))
-    return scores >= cal.threshold
+    return scores, calibrate(scores, outcomes, QualityFraction(fraction)).threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,13 +353,19 @@ async def _run(run: CurveRun, home: Path, sender: Sender,
                 if j is not None:
                     learning_cost[j] += float(row.cost_usd)
         hist = versions(service.engine)
-    costs = np.column_stack([small_cost, large_cost])
-    ceiling = await asyncio.to_thread(ceiling_decisions, stream, costs, fraction,
-                                      per_dollar=settings.learning.per_dollar, pair=p)
+        # the ceiling learns from every record of the file, priced as the stream's requests are
+        all_costs = np.array([[price(m, [Message(role="user", content=r["prompt"])], table[r["prompt"]][0])
+                               for m, table in ((p.small_serving, small_table), (p.large_serving, large_table))]
+                              for r in records])
+    scores, cut = await asyncio.to_thread(ceiling_scores, records, all_costs, fraction,
+                                          per_dollar=settings.learning.per_dollar, pair=p)
+    ceiling_score = scores[order[: run.n]]
+    ceiling = ceiling_score >= cut
     return LearningCurve(run=run, target=fraction, cost=cost, learning_cost=learning_cost, quality=quality,
                          large=large, large_cost=large_cost, large_quality=large_quality,
                          ceiling_cost=np.where(ceiling, large_cost, small_cost),
                          ceiling_quality=np.where(ceiling, large_quality, small_quality), ceiling_large=ceiling,
+                         ceiling_score=ceiling_score, small_cost=small_cost, small_quality=small_quality,
                          events=events, seconds=time.perf_counter() - started, versions=hist)
 
 
