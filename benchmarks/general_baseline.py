@@ -1,12 +1,15 @@
-"""The general large local model prompted zero-shot (Banking77) or few-shot (CUAD, LegalBench's own prompt)
-on a sample of the test items the specialised models answered, with both priced by the ledger.
+"""The general large local model prompted as smallfirst prompts it (Banking77 zero-shot with the intent list,
+CUAD with the clause type's question) on a sample of the test items the specialised models answered, both
+graded by smallfirst's graders and priced by the ledger.
 
-Used by ``specialization.py --general-sample N``; needs the llama backend and the model pulled.
+Used by ``specialization.py --general-sample N``; needs the llama backend and the model pulled. The items,
+prompts, generation budgets and graders are the ones ``smallfirst collect`` and the demo use
+(``smallfirst.tasks``); the specialised models answer through the classifier tier.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,42 +17,64 @@ import numpy as np
 
 from smallfirst.config import ModelSpec, load_settings
 from smallfirst.costs.ledger import Ledger
+from smallfirst.models.completion import Message
 from smallfirst.models.registry import build, resolve
-from smallfirst.specialize.artifact import ArtifactInfo
-from smallfirst.specialize.distill import normalise_label
+from smallfirst.specialize.escalation import escalation_report
 from smallfirst.specialize.tier import ClassifierModel
-
-BANK_SYSTEM = (
-    "You label customer-support messages of a bank with their intent. The intents are: {labels}.\n"
-    "Answer with exactly one intent from the list, written as in the list, and nothing else."
-)
-
-
-def _tier(clf) -> ClassifierModel:  # type: ignore[no-untyped-def]
-    return ClassifierModel(
-        "specialised",
-        clf,
-        ArtifactInfo(Path("."), "specialised", "", clf.classes, "", "", 0, 1.0, 0.0, 0.0, {}, 0.0),
-    )
+from smallfirst.tasks import sources
+from smallfirst.tasks.collect import max_tokens
+from smallfirst.tasks.grading import grade
+from smallfirst.tasks.items import TaskItem
 
 
-def _run(model, ledger: Ledger, name: str, spec: ModelSpec, messages) -> tuple[str, Decimal, float]:  # type: ignore[no-untyped-def]
-    s = time.perf_counter()
-    c = model.complete(messages, max_tokens=12, temperature=0.0)
-    return c.text, ledger.price(name, spec, c).amount, time.perf_counter() - s
+class _Rows:
+    """Per-item results of the specialised model (``s*``) and the general one (``b*``) on the same items."""
+
+    def __init__(self) -> None:
+        self.s_ok: list[bool] = []
+        self.answered: list[bool] = []
+        self.s_cost: list[Decimal] = []
+        self.s_wall: list[float] = []
+        self.b_ok: list[bool] = []
+        self.b_cost: list[Decimal] = []
+        self.b_wall: list[float] = []
 
 
-def _report(
-    label: str, gold, small_pred, small_conf, threshold, small_cost, big_pred, big_cost, big_wall, small_wall
-) -> None:  # type: ignore[no-untyped-def]
-    gold = np.array(gold)
-    small_ok = np.array(small_pred) == gold
-    big_ok = np.array(big_pred) == gold
-    answered = np.array(small_conf) >= threshold
-    pipe = np.where(answered, small_ok, big_ok)
-    n = len(gold)
-    sc, bc = sum(small_cost, Decimal(0)), sum(big_cost, Decimal(0))
-    pipe_cost = sc + sum((c for c, a in zip(big_cost, answered, strict=True) if not a), Decimal(0))
+class _Judge:
+    """Runs both models on one item, grades with smallfirst's grader and prices with the ledger."""
+
+    def __init__(self, name: str) -> None:
+        self.settings = load_settings()
+        self.name = name
+        self.spec = resolve(name, self.settings)
+        self.ledger = Ledger(self.settings)
+        self.small_spec = ModelSpec(backend="classifier")
+        self.model = build(name, self.settings)
+
+    def run(self, rows: _Rows, item: TaskItem, tier: ClassifierModel, tier_input: Sequence[Message],
+            labels: tuple[str, ...]) -> None:
+        gold = item.gold or ""
+        c = tier.complete(list(tier_input))
+        rows.s_ok.append(grade(item.task, c.text, gold, labels) == 1.0)
+        rows.answered.append(float(np.exp(c.logprobs[0].logprob)) >= tier.threshold)
+        rows.s_cost.append(self.ledger.price("specialised", self.small_spec, c).amount)
+        rows.s_wall.append(c.wall_seconds)
+        b = self.model.complete(list(item.messages), max_tokens=max_tokens(item.task), temperature=0.0)
+        rows.b_ok.append(grade(item.task, b.text, gold, labels) == 1.0)
+        rows.b_cost.append(self.ledger.price(self.name, self.spec, b).amount)
+        rows.b_wall.append(b.wall_seconds)
+
+    def close(self) -> None:
+        self.model.close()
+
+
+def _report(label: str, r: _Rows) -> None:
+    n = len(r.s_ok)
+    small_ok, big_ok, answered = np.array(r.s_ok), np.array(r.b_ok), np.array(r.answered)
+    # each specialised head has its own threshold, so "answered" was decided per item and is the confidence here
+    esc = escalation_report(answered.astype(float), small_ok, 0.5, fallback_correct=big_ok)
+    sc, bc = sum(r.s_cost, Decimal(0)), sum(r.b_cost, Decimal(0))
+    pipe_cost = sc + sum((c for c, a in zip(r.b_cost, r.answered, strict=True) if not a), Decimal(0))
     print(
         f"{label} general model accuracy {big_ok.mean():.3f} vs specialised {small_ok.mean():.3f} "
         f"on the same sample (n={n})"
@@ -57,96 +82,45 @@ def _report(
     print(
         f"{label} cost per 1,000 requests (ledger): specialised ${sc / n * 1000:.5f}, general "
         f"${bc / n * 1000:.4f}, ratio 1/{(bc / sc if sc else Decimal('inf')):.0f}; mean wall "
-        f"{np.mean(small_wall) * 1e3:.1f} ms vs {np.mean(big_wall) * 1e3:.0f} ms"
+        f"{np.mean(r.s_wall) * 1e3:.1f} ms vs {np.mean(r.b_wall) * 1e3:.0f} ms"
     )
     print(
         f"{label} pipeline with real escalation to the general model: "
-        f"answered locally {answered.mean():.1%}, "
-        f"accuracy {pipe.mean():.1%}, cost per 1,000 ${pipe_cost / n * 1000:.4f}"
+        f"answered locally {esc.answered_share:.1%}, "
+        f"accuracy {esc.pipeline_accuracy:.1%}, cost per 1,000 ${pipe_cost / n * 1000:.4f}"
     )
 
 
 def compare_general(name: str, n: int, bank: dict, cuad: dict | None, *, threads: int | None = None) -> None:
-    settings = load_settings()
-    spec = resolve(name, settings)
-    ledger = Ledger(settings)
-    small_spec = ModelSpec(backend="classifier")
-    model = build(name, settings)
-    rng = np.random.default_rng(0)
+    """Compare model ``name`` with the specialised heads of ``specialization.banking77`` (``bank``) and
+    ``specialization.cuad`` (``cuad``, or None to skip CUAD) on ``n`` test items of each set, and print the
+    accuracies, the ledger's cost per 1,000 requests and the pipeline that escalates to ``name`` for real.
+
+    Banking77's items are ``smallfirst.tasks.sources.banking77(data, n, seed=0)`` (test split, never trained on);
+    CUAD's are ``n`` items drawn (numpy seed 0) from the heads' evaluation halves. ``threads`` is unused: the
+    model runs with the configured threads, as ``smallfirst ask`` would run it."""
+    judge = _Judge(name)
     try:
-        clf, test = bank["clf"], bank["test"]
-        idx = sorted(rng.choice(len(test), size=min(n, len(test)), replace=False))
-        system = BANK_SYSTEM.format(labels=", ".join(clf.classes))
-        tier = _tier(clf)
-        rows = {k: [] for k in ("gold", "sp", "sc", "scost", "bp", "bcost", "bwall", "swall")}
-        for i in idx:
-            text = test.texts[i]
-            c = tier.complete([{"role": "user", "content": text}])
-            answer, cost, wall = _run(
-                model,
-                ledger,
-                name,
-                spec,
-                [{"role": "system", "content": system}, {"role": "user", "content": text}],
-            )
-            for k, v in (
-                ("gold", test.labels[i]),
-                ("sp", c.text),
-                ("sc", float(np.exp(c.logprobs[0].logprob))),
-                ("scost", ledger.price("specialised", small_spec, c).amount),
-                ("bp", normalise_label(answer, clf.classes)),
-                ("bcost", cost),
-                ("bwall", wall),
-                ("swall", c.wall_seconds),
-            ):
-                rows[k].append(v)
-        _report(
-            f"intents ({name}, zero-shot)",
-            rows["gold"],
-            rows["sp"],
-            rows["sc"],
-            clf.threshold,
-            rows["scost"],
-            rows["bp"],
-            rows["bcost"],
-            rows["bwall"],
-            rows["swall"],
-        )
+        root: Path | None = bank["root"]
+        clf = bank["clf"]
+        tier = ClassifierModel("specialised", clf)
+        labels = sources.labels_for("banking77", root)
+        rows = _Rows()
+        for item in sources.banking77(root, n, seed=0, split="test"):
+            judge.run(rows, item, tier, item.messages, labels)
+        _report(f"intents ({name}, zero-shot)", rows)
         if cuad is None:
             return
-        items = [(t, name_, clf_) for name_, (clf_, ev) in cuad["samples"].items() for t in ev]
-        pick = sorted(rng.choice(len(items), size=min(n, len(items)), replace=False))
-        rows = {k: [] for k in rows}
-        root = Path(cuad["root"])
+        pool = [(folder, clf_, int(row), text, gold)
+                for folder, (clf_, ev, rows_) in cuad["samples"].items()
+                for row, text, gold in zip(rows_, ev.texts, ev.labels, strict=True)]
+        pick = sorted(np.random.default_rng(0).choice(len(pool), size=min(n, len(pool)), replace=False))
+        rows = _Rows()
         for j in pick:
-            (text, gold), ctype, cclf = items[j]
-            prompt = (root / "cuad" / ctype / "base_prompt.txt").read_text().replace("{{text}}", text)
-            c = _tier(cclf).complete([{"role": "user", "content": text}])
-            answer, cost, wall = _run(model, ledger, name, spec, [{"role": "user", "content": prompt}])
-            conf = float(np.exp(c.logprobs[0].logprob))
-            for k, v in (
-                ("gold", gold),
-                ("sp", c.text),
-                ("sc", conf >= cclf.threshold),
-                ("scost", ledger.price("specialised", small_spec, c).amount),
-                ("bp", normalise_label(answer, ("Yes", "No"))),
-                ("bcost", cost),
-                ("bwall", wall),
-                ("swall", c.wall_seconds),
-            ):
-                rows[k].append(v)
-        # per-type thresholds differ, so "answered" was decided per item above
-        _report(
-            f"clauses ({name}, LegalBench few-shot)",
-            rows["gold"],
-            rows["sp"],
-            [float(a) for a in rows["sc"]],
-            0.5,
-            rows["scost"],
-            rows["bp"],
-            rows["bcost"],
-            rows["bwall"],
-            rows["swall"],
-        )
+            folder, head, row, text, gold = pool[j]
+            # a clause type's head was trained on bare clauses, as `smallfirst ask --model cuad-<type>` sends them
+            judge.run(rows, sources.cuad_item(folder, row, text, gold), ClassifierModel(folder.name, head),
+                      [{"role": "user", "content": text}], ())
+        _report(f"clauses ({name}, the clause type's question)", rows)
     finally:
-        model.close()
+        judge.close()

@@ -6,28 +6,30 @@ Two phases, because training needs the train extra (torch) and serving needs lla
     PYTHONPATH=src /tmp/trainenv/bin/python benchmarks/lora_niche.py train --out /tmp/lora-b77
     PYTHONPATH=src .venv/bin/python benchmarks/lora_niche.py eval --out /tmp/lora-b77
 
-``eval`` reports exact-match accuracy on held-out test items for the original GGUF (before) and the
-converted one (after), and checks that the converted GGUF reproduces the torch model's greedy answers.
+``eval`` serves the original GGUF (before) and the converted one (after) through smallfirst's llama.cpp backend,
+reports their intent accuracy on held-out test items (by smallfirst's Banking77 grader, and exact match), and
+checks that the converted GGUF reproduces the torch model's greedy answers. Data, prompt and training are
+smallfirst's: ``load_labelled``, ``smallfirst.tasks.sources.banking77_messages`` (the fine-tuned model's
+instruction) and ``smallfirst.specialize.lora``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from smallfirst.specialize.data import load_labelled
+from smallfirst.tasks import sources
 
-SYSTEM = "Reply with the intent label of the bank customer's message, in snake_case, and nothing else."
 
-
-def _rows(root: Path, split: str) -> list[tuple[str, str]]:
-    with (root / "banking77" / f"{split}.csv").open(newline="") as fh:
-        return [(r["text"], r["category"]) for r in csv.DictReader(fh)]
+def _rows(root: Path | None, split: str) -> list[tuple[str, str]]:
+    path = sources.set_dir(root, "banking77", (f"{split}.csv",)) / f"{split}.csv"
+    data = load_labelled(path, text_col="text", label_col="category", min_per_class=1)
+    return list(zip(data.texts, data.labels, strict=True))
 
 
 def _base_gguf() -> Path:
@@ -48,7 +50,8 @@ def train(args: argparse.Namespace) -> None:
     test = _rows(args.data, "test")
     random.Random(1).shuffle(test)
     model, tok = load_gguf(_base_gguf())
-    pairs = [(chat_prompt(tok, SYSTEM, t), y) for t, y in rows[: args.n_train]]
+    system = sources.BANKING77_TUNED_SYSTEM
+    pairs = [(chat_prompt(tok, system, t), y) for t, y in rows[: args.n_train]]
     t0 = time.perf_counter()
     last = [0.0]
 
@@ -59,7 +62,7 @@ def train(args: argparse.Namespace) -> None:
 
     merged = train_lora(model, tok, pairs, LoraConfig(steps=args.steps, batch_size=args.batch), progress)
     train_s = time.perf_counter() - t0
-    verify = [chat_prompt(tok, SYSTEM, t) for t, _ in test[: args.n_verify]]
+    verify = [chat_prompt(tok, system, t) for t, _ in test[: args.n_verify]]
     reference = generate(merged, tok, verify)
     gguf = save_gguf(
         merged, tok, out / "smollm2-135m-banking77.f16.gguf", outtype="f16", python=sys.executable
@@ -79,47 +82,65 @@ def train(args: argparse.Namespace) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    from llama_cpp import Llama
+    from smallfirst.config import load_settings
+    from smallfirst.models.registry import build
+    from smallfirst.tasks.grading import grade
 
     meta = json.loads((Path(args.out) / "train.json").read_text())
     test = _rows(args.data, "test")
     random.Random(1).shuffle(test)
     held = test[args.n_verify : args.n_verify + args.n_eval]
-    for label, path in (
-        ("before (SmolLM2-135M-Instruct Q4_1)", _base_gguf()),
+    labels = sources.labels_for("banking77", args.data)
+    settings = load_settings()
+    if args.threads:
+        settings = settings.model_copy(update={"threads": args.threads})
+    for label, name in (
+        ("before (SmolLM2-135M-Instruct Q4_1)", "smollm2-135m"),
         ("after (LoRA, f16 GGUF)", meta["gguf"]),
     ):
-        llm = Llama(model_path=str(path), n_ctx=512, n_threads=args.threads, verbose=False)
-        hits, t0 = 0, time.perf_counter()
+        model = build(name, settings)  # a catalogue name or a .gguf path, as `smallfirst ask --model` takes them
+        graded = exact = 0
+        t0 = time.perf_counter()
         for text, gold in held:
-            r = llm.create_chat_completion(
-                [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
-                max_tokens=16,
-                temperature=0.0,
-            )
-            hits += r["choices"][0]["message"]["content"].strip() == gold
+            answer = model.complete(sources.banking77_messages(text), max_tokens=16, temperature=0.0).text
+            graded += grade("banking77", answer, gold, labels) == 1.0
+            exact += answer.strip() == gold
+        model.close()
         print(
-            f"lora niche {label}: exact-match intent accuracy {hits / len(held):.3f} (n={len(held)} held-out "
-            f"test items, {(time.perf_counter() - t0) / len(held) * 1e3:.0f} ms per item)"
+            f"lora niche {label}: intent accuracy {graded / len(held):.3f} (smallfirst's grader), exact match "
+            f"{exact / len(held):.3f} (n={len(held)} held-out test items, "
+            f"{(time.perf_counter() - t0) / len(held) * 1e3:.0f} ms per item)"
         )
-        if path == meta["gguf"]:
-            same = 0
-            for prompt, ref in zip(meta["verify_prompts"], meta["torch_answers"], strict=True):
-                r = llm.create_completion(prompt, max_tokens=16, temperature=0.0)
-                same += r["choices"][0]["text"].strip() == ref
-            print(
-                f"lora niche conversion check: GGUF reproduces the torch model's greedy answer on "
-                f"{same}/{len(meta['torch_answers'])} prompts"
-            )
-        llm.close()
+    _conversion_check(meta, args.threads)
+
+
+def _conversion_check(meta: dict, threads: int) -> None:
+    """The converted GGUF must give the torch model's greedy answer on the same prompt text: a check of the
+    converter, so both sides get identical input (the torch chat template's output) and llama.cpp runs raw."""
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(meta["gguf"]), n_ctx=512, n_threads=threads, verbose=False)
+    same = 0
+    for prompt, ref in zip(meta["verify_prompts"], meta["torch_answers"], strict=True):
+        r = llm.create_completion(prompt, max_tokens=16, temperature=0.0)
+        same += r["choices"][0]["text"].strip() == ref
+    llm.close()
+    print(
+        f"lora niche conversion check: GGUF reproduces the torch model's greedy answer on "
+        f"{same}/{len(meta['torch_answers'])} prompts"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("phase", choices=["train", "eval"])
     ap.add_argument("--out", default="/tmp/lora-b77")
+    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     ap.add_argument(
-        "--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data"
+        "--data",
+        type=Path,
+        default=shared if shared.is_dir() else None,
+        help="a folder with banking77/ (default: ../shared/data, else the set installed by `smallfirst data pull`)",
     )
     ap.add_argument("--n-train", type=int, default=4000)
     ap.add_argument("--steps", type=int, default=300)

@@ -74,7 +74,12 @@ def test_the_library_never_imports_its_front_ends() -> None:
 
 
 def test_economics_reads_costs_and_the_store_but_never_calls_a_model() -> None:
-    assert not _imports().get("economics", set()) & {"service", "models", "server", "cli", "demo"}
+    assert not _imports().get("economics", set()) & {"service", "server", "cli", "demo"}
+    # of models/, only the records (a Usage to price) may be read: never a backend, the pool or the registry
+    for f in (ROOT / "economics").rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("smallfirst.models"):
+                assert node.module == "smallfirst.models.completion", (f, node.module)
 
 
 def test_the_bottom_modules_import_nothing_else_of_smallfirst() -> None:

@@ -11,16 +11,35 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smallfirst.economics.breakeven import break_even_volume, local_vs_api_volume, profit
-from smallfirst.economics.config import Hardware, load_config, parse_config
-from smallfirst.economics.costing import hardware_cost_per_second
-from smallfirst.economics.policy import profit_optimal_choice, profit_utility, threshold_curve
-from smallfirst.economics.pricing import optimal_price, optimal_price_dist
-from smallfirst.economics.ratio import rho_breakdown
-from smallfirst.economics.scenarios import Scenario, price_outcomes, scenario_rows, standard_scenarios
-from smallfirst.economics.stick import RequestValue, by_period, in_period, stick
-from smallfirst.economics.value import benefit, check_tasks, price
-from smallfirst.economics.workload import from_log, from_outcomes
+from smallfirst.config import HardwareProfile
+from smallfirst.costs.prices import hardware_usd_per_second
+from smallfirst.datasets import bundled
+from smallfirst.economics.assumptions import check_tasks, load_config, parse_config
+from smallfirst.economics.maths import (
+    RequestValue,
+    benefit,
+    break_even_volume,
+    by_period,
+    in_period,
+    local_vs_api_volume,
+    optimal_price,
+    optimal_price_dist,
+    price,
+    profit,
+    profit_optimal_choice,
+    rho_breakdown,
+    stick,
+)
+from smallfirst.economics.workload import (
+    Scenario,
+    from_log,
+    from_outcomes,
+    price_outcomes,
+    profit_utility,
+    scenario_rows,
+    standard_scenarios,
+    threshold_curve,
+)
 from smallfirst.errors import ConfigError, DataError, SmallfirstError
 from smallfirst.outcomes import Outcomes
 from smallfirst.store.request_record import RequestRecord
@@ -134,10 +153,10 @@ def test_routing_overhead_is_counted():
 
 
 def test_hardware_cost_per_second():
-    hw = Hardware(
-        purchase=D("2629800"), lifetime_months=1, utilisation=1.0, watts=1000, energy_per_kwh=D("3.6")
+    hw = HardwareProfile(
+        price_usd=D("31557600"), amortisation_years=1, utilisation=1, watts=1000, electricity_usd_per_kwh=D("3.6")
     )
-    assert hardware_cost_per_second(hw) == D("1.001")  # 1 $/s amortised + 1 kW * 3.6 $/kWh = 0.001 $/s
+    assert hardware_usd_per_second(hw) == D("1.001")  # 1 $/s amortised + 1 kW * 3.6 $/kWh = 0.001 $/s
 
 
 def test_fixed_costs_per_month():
@@ -232,7 +251,7 @@ def test_report_from_the_request_log_with_periods():
 
 
 def test_verdict_words_a_quality_gain_and_a_value_loss_correctly():
-    from smallfirst.economics.verdict import verdict
+    from smallfirst.economics.report.verdict import verdict
 
     recs = [record(i, "LLM-only", "l", "0.001", 0.0) for i in range(4)]
     recs += [record(10 + i, "SLM-only", "s", "0.0001", 0.0) for i in range(4)]
@@ -330,7 +349,9 @@ def test_html_report_is_self_contained(tmp_path):
     assert "value created" in page and "value captured" in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "<script" not in page and "<link" not in page
-    assert page.count('src="data:image/png;base64,') == 4
+    assert page.count('src="data:image/png;base64,') == 5  # value stick, tornado, frontier, threshold, break-even
+    assert "Is small-model-first profitable here?" in page and "Sensitivity of the verdict" in page
+    assert "tornado" in files.pngs and files.sensitivity_csv is not None and files.sensitivity_csv.exists()
     assert "Verdict" in page and "Price of l: config" in page
     assert "value created" in files.markdown.read_text() and files.csv.read_text().startswith("scenario,task")
     assert all(p.exists() and p.stat().st_size > 1000 for p in files.pngs.values())
@@ -391,13 +412,14 @@ def test_cli_writes_the_report_from_outcomes(tmp_path):
 
 def test_routellm_token_counts_and_list_prices():
     pytest.importorskip("bpe_openai")
-    from smallfirst.economics.costing import genai_rates
+    from smallfirst.costs.prices import genai_price
     from smallfirst.evaluate.routellm import count_tokens
+    from smallfirst.models.completion import Usage
 
     assert list(count_tokens(["Hello world, how are you?"])) == [7]  # cl100k_base, as GPT-4 counts it
-    rates = genai_rates("openai:gpt-4-1106-preview")
-    assert (rates.input_per_mtok, rates.output_per_mtok) == (D(10), D(30))
-    assert rates.source.startswith("genai-prices ")
+    per_in, per_out = (genai_price("gpt-4-1106-preview", "openai", u) for u in (Usage(10**6, 0), Usage(0, 10**6)))
+    assert (per_in.usd, per_out.usd) == (D(10), D(30))
+    assert per_in.source.startswith("genai-prices ")
 
 
 def test_outcomes_jsonl_roundtrip_keeps_costs(tmp_path):
@@ -456,3 +478,57 @@ def test_routellm_gsm8k_report_names_its_prices_and_tokenizer():
     assert rep.prices["gpt-4-1106-preview"].startswith("genai-prices")
     assert any("cl100k_base" in n for n in rep.notes)
     assert rep.result("LLM-only").rho.rho == 1 and rep.result("SLM-only").rho.rho < D("0.1")
+
+
+# --- the prior router ---------------------------------------------------------------------------------------
+
+
+def _former_prior(outcomes: Outcomes, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """The economics report's own fold loop before the prior became a Router (kept as the reference)."""
+    from collections import defaultdict
+
+    q = outcomes.quality.astype(float)
+    n = len(outcomes)
+    lengths = np.array([len(p) for p in outcomes.prompts], dtype=float)
+    tasks = list(outcomes.tasks)
+    by_task = defaultdict(list)
+    for i, t in enumerate(tasks):
+        by_task[t].append(i)
+    fine = [""] * n
+    for t, idx in by_task.items():
+        cuts = np.quantile(lengths[idx], [1 / 3, 2 / 3])
+        for i in idx:
+            fine[i] = f"{t}|{int(np.searchsorted(cuts, lengths[i]))}"
+
+    def means(keys, train, prior):
+        sums, counts = defaultdict(lambda: np.zeros(q.shape[1])), defaultdict(int)
+        for i in train:
+            sums[keys[i]] += q[i]
+            counts[keys[i]] += 1
+        return {k: (sums[k] + 10.0 * prior[k]) / (counts[k] + 10.0) for k in sums}
+
+    order = np.random.default_rng(seed).permutation(n)
+    out = np.zeros_like(q)
+    for k in range(min(folds, n)):
+        test = order[k::folds]
+        train = np.setdiff1d(order, test) if folds > 1 and n > 1 else order
+        glob = q[train].mean(axis=0)
+        task_mean = means(tasks, train, {t: glob for t in set(tasks)})
+        fine_mean = means(fine, train, {f: task_mean.get(t, glob) for f, t in zip(fine, tasks, strict=True)})
+        for i in test:
+            out[i] = fine_mean.get(fine[i], task_mean.get(tasks[i], glob))
+    return out
+
+
+def test_prior_router_predictions_are_unchanged_by_the_router_contract():
+    from smallfirst.economics.workload import predicted_quality
+    from smallfirst.outcomes import load
+    from smallfirst.routing.factories import make_router
+    from smallfirst.routing.prior import QualityPriorRouter
+
+    shipped = load(bundled("outcomes/cascade-pair.jsonl"))
+    for o in (shipped, two_prompts(), shipped.subset(np.arange(3)), shipped.subset(np.arange(1))):
+        np.testing.assert_array_equal(predicted_quality(o), _former_prior(o))
+    assert isinstance(make_router("prior"), QualityPriorRouter)
+    fitted = make_router("prior").fit(shipped)
+    assert fitted.score_batch(shipped.prompts[:4], shipped.tasks[:4]).shape == (4,)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from smallfirst.config import HardwareProfile, ModelSpec, load_settings
 from smallfirst.costs.ledger import Ledger
-from smallfirst.costs.prices import genai_price, hardware_usd_per_second, manual_price
+from smallfirst.costs.prices import genai_price, hardware_usd_per_second, manual_price, occupancy_seconds
 from smallfirst.errors import ConfigError
 from smallfirst.models.completion import Completion, Usage
 
@@ -47,17 +47,40 @@ def test_hardware_cost_per_second_by_hand() -> None:
     assert energy == Decimal("0.000015")
 
 
-def test_local_request_is_priced_by_measured_time_and_baseline_by_tokens() -> None:
+def test_local_request_is_priced_by_occupancy_and_baseline_by_tokens() -> None:
     settings = load_settings()
     ledger = Ledger(settings)
+    rate = settings.hardware.throughput["qwen2.5-coder-0.5b"]
     cost = ledger.price("qwen2.5-coder-0.5b", ModelSpec(backend="gguf", catalog="qwen2.5-coder-0.5b"),
                         completion(seconds=2.0))
-    assert cost.amount == hardware_usd_per_second(settings.hardware) * 2
+    busy = Decimal(1000) / rate.prefill_tokens_per_s + Decimal(100) / rate.decode_tokens_per_s
+    assert occupancy_seconds(settings.hardware, "qwen2.5-coder-0.5b", Usage(1000, 100)) == busy
+    assert cost.amount == hardware_usd_per_second(settings.hardware) * busy
+    # the wall time (latency) does not move the price: queueing and other processes are not this request's
+    slow = ledger.price("qwen2.5-coder-0.5b", ModelSpec(backend="gguf"), completion(seconds=20.0))
+    assert slow.amount == cost.amount
     assert cost.source == "hardware:2-core server"
     # gpt-4o list price: $2.50 per MTok in, $10 per MTok out
     assert cost.baseline == Decimal("0.0025") + Decimal("0.001")
     assert cost.saving == cost.baseline - cost.amount
     assert isinstance(cost.amount, Decimal) and isinstance(cost.baseline, Decimal)
+
+
+def test_local_model_without_a_measured_throughput_is_priced_by_wall_time_and_says_so() -> None:
+    settings = load_settings()
+    cost = Ledger(settings).price("my-own.gguf", ModelSpec(backend="gguf", path="/x/my-own.gguf"),
+                                  completion(seconds=2.0))
+    assert cost.amount == hardware_usd_per_second(settings.hardware) * 2
+    assert cost.source == "hardware:2-core server (wall time)"
+
+
+def test_throughput_is_configured_per_model_in_the_one_hardware_profile() -> None:
+    settings = load_settings(hardware={"name": "box", "throughput": {
+        "m": {"prefill_tokens_per_s": 500, "decode_tokens_per_s": 50}}})
+    price = Ledger(settings).price_usage("m", ModelSpec(backend="gguf"), Usage(1000, 100), 99.0)
+    assert price.usd == hardware_usd_per_second(settings.hardware) * 4 and price.source == "hardware:box"
+    with pytest.raises(ConfigError, match="decode_tokens_per_s"):
+        load_settings(hardware={"throughput": {"m": {"prefill_tokens_per_s": 500}}})
 
 
 def test_api_model_is_priced_from_genai_prices_with_its_version() -> None:

@@ -52,3 +52,14 @@ def test_an_unknown_backend_names_the_known_ones(plugin_site: Path, tmp_path: Pa
     (tmp_path / "smallfirst.toml").write_text('[models.x]\nbackend = "nope"\n')
     proc = sf(plugin_site, "ask", "hi", "--model", "x", check=False)
     assert proc.returncode == 2 and "unknown backend 'nope'" in proc.stderr and "toy-echo" in proc.stderr
+
+
+def test_a_plugin_price_source_prices_a_model_named_in_config(plugin_site: Path, tmp_path: Path) -> None:
+    (tmp_path / "smallfirst.toml").write_text('[models.echo]\nbackend = "toy-echo"\npricing = "toy-flat"\n')
+    out = json.loads(sf(plugin_site, "ask", "one two three", "--model", "echo", "--json").stdout)
+    # toy-flat charges one micro-dollar per token: 3 prompt and 3 completion tokens
+    assert out["cost"] == "0.000006" and out["price_source"] == "toy-flat"
+    assert "toy-flat" in sf(plugin_site, "models").stdout
+    (tmp_path / "smallfirst.toml").write_text('[models.echo]\nbackend = "toy-echo"\npricing = "nope"\n')
+    proc = sf(plugin_site, "ask", "hi", "--model", "echo", check=False)
+    assert proc.returncode == 2 and "unknown price source 'nope'" in proc.stderr and "toy-flat" in proc.stderr

@@ -24,8 +24,45 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Throughput(_Strict):
+    """Sustained throughput of one local model on one machine, measured alone (concurrency 1, nothing else
+    running), in tokens per second: prompt processing (prefill) and generation (decode).
+
+    ``benchmarks/local_cost.py`` measures both for a model (the median over several prompts) and prints the
+    TOML lines to paste under ``[hardware.throughput]``.
+    """
+
+    prefill_tokens_per_s: Decimal = Field(gt=0)
+    decode_tokens_per_s: Decimal = Field(gt=0)
+
+
+def _reference_throughput() -> dict[str, Throughput]:
+    """The catalogue's models on the reference machine the default profile describes (2 cores of an x86-64
+    server, 2 llama.cpp threads); docs/local-cost.md has the runs."""
+    return {name: Throughput(prefill_tokens_per_s=Decimal(p), decode_tokens_per_s=Decimal(d))
+            for name, (p, d) in _REFERENCE_TOKENS_PER_S.items()}
+
+
+#: model -> (prefill, decode) tokens per second on the reference machine. Qwen2.5-Coder-0.5B was measured alone
+#: (load average 0.9; benchmarks/local_throughput.py). The other two could only be measured on a loaded machine,
+#: where wall-time rates collapse, so they are their single-thread CPU-time rates there scaled by the 0.5B's ratio
+#: of its quiet 2-thread rate to its single-thread CPU-time rate (2.30 prefill, 1.98 decode): docs/local-cost.md.
+_REFERENCE_TOKENS_PER_S = {
+    "smollm2-135m": ("400", "80"),
+    "qwen2.5-coder-0.5b": ("171", "26"),
+    "qwen2.5-coder-1.5b": ("66", "11.6"),
+}
+
+
 class HardwareProfile(_Strict):
-    """What a local model's compute costs: amortised purchase plus energy, per second of wall time."""
+    """What a local model's compute costs: amortised purchase plus energy per second the machine is occupied,
+    and how many tokens a second each local model gets through on it.
+
+    The one hardware schema of smallfirst: the request log's ledger and the economics report both read it.
+    A local request is priced by the compute it occupied, tokens over the model's sustained ``throughput``
+    (so queueing and other processes on the same cores do not change its price); a model without a measured
+    throughput is priced by its wall time, and its price source says so.
+    """
 
     # The defaults describe a small 2-core server: about $0.064 an hour all in, close to what a comparable
     # cloud VM rents for, so local and API prices are compared on a fair footing.
@@ -37,6 +74,8 @@ class HardwareProfile(_Strict):
     watts: Decimal = Field(default=Decimal("35"), ge=0)
     electricity_usd_per_kwh: Decimal = Field(default=Decimal("0.20"), ge=0)
     pue: Decimal = Field(default=Decimal("1.0"), ge=1)
+    #: model name -> its sustained throughput on this machine; defaults: the reference machine's
+    throughput: dict[str, Throughput] = Field(default_factory=_reference_throughput)
 
 
 class ModelSpec(_Strict):
@@ -58,9 +97,11 @@ class ModelSpec(_Strict):
     #: genai-prices model id used to price it; defaults to ``model``
     price_model: str | None = None
     price_provider: str | None = None
-    #: how the ledger prices it: "auto" (local models by hardware, endpoints by genai-prices),
-    #: "api", "hardware" (a self-hosted endpoint on your own machine) or "manual" (the two prices below)
-    pricing: Literal["auto", "api", "hardware", "manual"] = "auto"
+    #: how the ledger prices it: "auto" (local models by hardware, endpoints by genai-prices), "api" (list price
+    #: from genai-prices), "hardware" (a self-hosted endpoint on your own machine), "manual" (the two prices
+    #: below), or the name of any registered price source (``register_price_source``, or a package's
+    #: ``smallfirst.price_sources`` entry point), which prices ``price_model`` per token
+    pricing: str = Field(default="auto", min_length=1)
     input_usd_per_mtok: Decimal | None = Field(default=None, ge=0)
     output_usd_per_mtok: Decimal | None = Field(default=None, ge=0)
     #: ordered fallbacks tried when this model's endpoint fails

@@ -23,10 +23,16 @@ class SmallfirstError(Exception):
 
 
 class ConfigError(SmallfirstError):
+    """A setting, a config file, a command option or a name a user gave cannot be used (HTTP 400): an unknown
+    backend or router, an invalid task name, a missing optional extra."""
+
     code = "bad_config"
 
 
 class UnknownModelError(SmallfirstError):
+    """No configured, catalogued or registered model has this name, and it is no .gguf path (HTTP 404, OpenAI's
+    ``model_not_found``)."""
+
     status = 404
     code = "model_not_found"
 
@@ -40,6 +46,9 @@ class ModelFileError(SmallfirstError):
 
 
 class ContextOverflowError(SmallfirstError):
+    """The prompt (in tokens) does not fit the model's context window (HTTP 413, OpenAI's
+    ``context_length_exceeded``)."""
+
     status = 413
     code = "context_length_exceeded"
 
@@ -59,6 +68,8 @@ class UpstreamError(SmallfirstError):
 
     @property
     def retryable(self) -> bool:
+        """True when trying again (or a fallback) may help: no HTTP status (a connection or timeout failure),
+        429, or any 5xx. Other 4xx mean the request itself is wrong."""
         return self.upstream_status is None or self.upstream_status == 429 or self.upstream_status >= 500
 
 
@@ -69,10 +80,15 @@ class DataError(SmallfirstError):
 
 
 class NotFittedError(SmallfirstError):
+    """A router was asked to score before ``fit`` gave it outcome data."""
+
     code = "not_fitted"
 
 
 class TargetUnreachableError(SmallfirstError):
+    """No threshold on the quality-against-share curve meets the calibration target (a quality fraction or a
+    budget); the hint names the best reachable value."""
+
     code = "target_unreachable"
 
 
@@ -92,6 +108,8 @@ class ForbiddenError(SmallfirstError):
 
 
 class PayloadTooLargeError(SmallfirstError):
+    """A gateway request body is larger than the configured limit, in bytes (HTTP 413)."""
+
     status = 413
     code = "request_too_large"
 
@@ -109,6 +127,10 @@ class RateLimitedError(SmallfirstError):
 
 
 class BudgetExceededError(RateLimitedError):
+    """A gateway key's remaining budget (USD, per period) cannot hold this request's worst-case cost; ``retry_after``
+    is the seconds until the period resets, a day for a "total" budget (HTTP 429, OpenAI's
+    ``insufficient_quota``)."""
+
     kind = "insufficient_quota"
     code = "budget_exceeded"
 

@@ -36,6 +36,13 @@ _PER_MODEL_FIELDS = ("prompt_tokens", "completion_tokens", "latency_s", "cost_us
 
 @dataclass(frozen=True)
 class Outcomes:
+    """Outcome data for n prompts and m models (cheapest first): what routers fit on and metrics evaluate.
+
+    ``quality`` is (n, m), binary (0/1) or graded (``graded`` True); the optional per-model arrays are (n, m)
+    floats with NaN where unknown: tokens, ``latency_s`` in seconds, ``cost_usd`` in US dollars (a float here:
+    an analysis input, never an amount billed), ``confidence`` (higher is surer). Raises DataError when empty,
+    when a model repeats, when a shape disagrees, or when any quality is missing."""
+
     ids: tuple[str, ...]
     prompts: tuple[str, ...]
     tasks: tuple[str, ...]
@@ -77,40 +84,46 @@ class Outcomes:
         return len(self.prompts)
 
     def column(self, model: str) -> np.ndarray:
+        """(n,) quality of ``model``; raises DataError for a model the data do not have."""
         return self.quality[:, self.model_index(model)]
 
     def model_index(self, model: str) -> int:
+        """Column of ``model`` in every (n, m) array; raises DataError naming the known models if absent."""
         try:
             return self.models.index(model)
         except ValueError:
             raise DataError(f"unknown model {model!r} in outcomes", hint=f"known: {', '.join(self.models)}") from None
 
     def subset(self, rows: Sequence[int] | np.ndarray) -> Outcomes:
+        """The prompts at positions ``rows`` (in that order, repeats allowed), every per-prompt field with them:
+        a cross-fitting fold. Raises DataError if ``rows`` is empty."""
         idx = np.asarray(rows, dtype=int)
 
-        def pick(arr: np.ndarray | None) -> np.ndarray | None:
+        def _pick(arr: np.ndarray | None) -> np.ndarray | None:
             return None if arr is None else arr[idx]
 
         return Outcomes(
             ids=tuple(self.ids[i] for i in idx), prompts=tuple(self.prompts[i] for i in idx),
             tasks=tuple(self.tasks[i] for i in idx), models=self.models, quality=self.quality[idx],
             graded=self.graded, golds=None if self.golds is None else tuple(self.golds[i] for i in idx),
-            prompt_tokens=pick(self.prompt_tokens), completion_tokens=pick(self.completion_tokens),
-            latency_s=pick(self.latency_s), cost_usd=pick(self.cost_usd), confidence=pick(self.confidence),
+            prompt_tokens=_pick(self.prompt_tokens), completion_tokens=_pick(self.completion_tokens),
+            latency_s=_pick(self.latency_s), cost_usd=_pick(self.cost_usd), confidence=_pick(self.confidence),
             answers=None if self.answers is None else tuple(self.answers[i] for i in idx),
         )
 
     def select_models(self, models: Sequence[str]) -> Outcomes:
+        """The same prompts with only ``models``, in the order given (which sets weak and strong). Raises
+        DataError for an unknown model."""
         cols = [self.model_index(m) for m in models]
 
-        def pick(arr: np.ndarray | None) -> np.ndarray | None:
+        def _pick(arr: np.ndarray | None) -> np.ndarray | None:
             return None if arr is None else arr[:, cols]
 
         return Outcomes(
             ids=self.ids, prompts=self.prompts, tasks=self.tasks, models=tuple(models),
             quality=self.quality[:, cols], graded=self.graded, golds=self.golds,
-            prompt_tokens=pick(self.prompt_tokens), completion_tokens=pick(self.completion_tokens),
-            latency_s=pick(self.latency_s), cost_usd=pick(self.cost_usd), confidence=pick(self.confidence),
+            prompt_tokens=_pick(self.prompt_tokens), completion_tokens=_pick(self.completion_tokens),
+            latency_s=_pick(self.latency_s), cost_usd=_pick(self.cost_usd), confidence=_pick(self.confidence),
             answers=None if self.answers is None else tuple(tuple(r[c] for c in cols) for r in self.answers),
         )
 
@@ -216,6 +229,8 @@ def from_records(records: Sequence[dict], *, source: str = "outcomes", models: S
 
 
 def to_records(outcomes: Outcomes) -> list[dict]:
+    """The JSONL form of ``outcomes``, one dict per prompt, as ``from_records`` reads it back: binary quality as
+    0/1, token counts as ints, unknown (NaN) fields left out."""
     out = []
     for i in range(len(outcomes)):
         results = {}

@@ -18,11 +18,16 @@ _SECRET_ENV: set[str] = set()
 
 
 def register_secret_env(name: str | None) -> None:
+    """Remember that environment variable ``name`` holds a secret (a backend's ``api_key_env``), so ``redact``
+    removes its value wherever it appears. None or "" is ignored; the registry lives for the process."""
     if name:
         _SECRET_ENV.add(name)
 
 
 def redact(text: str | None) -> str | None:
+    """``text`` with every secret replaced by ``[redacted]``: the value (4 characters or more) of each registered
+    environment variable, then bearer tokens, ``sk-``/``sf-``/``pk-``/``rk-`` keys and ``api_key=...``
+    assignments of 8 characters or more. None and "" come back unchanged."""
     if not text:
         return text
     for name in _SECRET_ENV:

@@ -76,13 +76,13 @@ def curve(scores: np.ndarray, weak: np.ndarray, strong: np.ndarray, *,
     bounds = np.concatenate([[0], ends, [n]])
     thresholds = np.concatenate([[np.inf], ranked[bounds[1:] - 1]])
 
-    def cum(w: np.ndarray | None, s: np.ndarray | None) -> np.ndarray | None:
+    def _cum(w: np.ndarray | None, s: np.ndarray | None) -> np.ndarray | None:
         if w is None or s is None:
             return None
         return _cumulative(order, bounds, np.asarray(w, float), np.asarray(s, float))
 
     return Curve(share=bounds / n, quality=_cumulative(order, bounds, weak, strong), threshold=thresholds,
-                 cost=cum(weak_cost, strong_cost), value=cum(weak_value, strong_value),
+                 cost=_cum(weak_cost, strong_cost), value=_cum(weak_value, strong_value),
                  weak=float(weak.mean()), strong=float(strong.mean()))
 
 
@@ -115,12 +115,17 @@ def random_curve(weak: np.ndarray, strong: np.ndarray) -> Curve:
 
 
 def pgr(quality: float, weak: float, strong: float) -> float:
+    """Performance gap recovered: (quality - weak) / (strong - weak), 0 at the weak model's quality and 1 at the
+    strong model's (RouteLLM, Ong et al. 2024). Raises ValueError when weak == strong."""
     if strong == weak:
         raise ValueError("PGR is undefined when the weak and strong model have equal quality")
     return (quality - weak) / (strong - weak)
 
 
 def apgr(c: Curve) -> float:
+    """Average PGR: PGR of the area under ``c``'s quality over strong share [0, 1] (trapezoids between the
+    curve's exact points): random routing (the diagonal) scores 0.5, an oracle that skips useless strong calls
+    more than 1. Raises ValueError when the weak and strong qualities are equal."""
     area = float(np.trapezoid(c.quality, c.share))
     return pgr(area, c.weak, c.strong)
 
@@ -187,6 +192,8 @@ def cost_reduction_at(c: Curve, fraction: float = 0.95) -> float:
 
 
 def share_for_threshold(scores: np.ndarray, threshold: float) -> float:
+    """Share (0..1) of ``scores`` (shape (n,)) at or above ``threshold``: the strong-call share a policy with that
+    threshold makes on these prompts."""
     return float(np.mean(np.asarray(scores) >= threshold))
 
 

@@ -23,6 +23,8 @@ TRAIN_SPLITS = {"banking77": "train", "cuad": "train", "gsm8k": "train", "mmlu":
 
 
 def register(app: typer.Typer) -> None:
+    """Add `smallfirst collect` (run models over labelled task sets into an outcome file) to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.command()(collect)
 
 
@@ -53,11 +55,11 @@ def collect(tasks: str = typer.Option("banking77,cuad,gsm8k,mmlu",
                   TimeRemainingColumn(), console=console) as progress:
         bar = progress.add_task("collecting", total=len(items) * len(model_list))
 
-        def tick(model: str, item, rec: dict) -> None:
+        def _tick(model: str, item, rec: dict) -> None:
             progress.update(bar, advance=1, description=f"{model} on {item.task.split('/')[0]}")
 
         outcomes = collect_mod.collect(service, items, model_list, out, assemble_only=assemble_only,
-                                       labels=lambda t: sources.labels_for(t, data_dir), on_result=tick)
+                                       labels=lambda t: sources.labels_for(t, data_dir), on_result=_tick)
     for j, model in enumerate(outcomes.models):
         right = outcomes.quality[:, j].sum()
         console.print(f"{model}: {right:.0f}/{len(outcomes)} correct ({right / len(outcomes):.1%})")

@@ -24,6 +24,8 @@ from smallfirst.errors import ConfigError
 
 
 def register(app: typer.Typer) -> None:
+    """Add the everyday commands `init`, `models`, `pull` and `ask` to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.command()(init)
     app.command()(models)
     app.command()(pull)
@@ -64,7 +66,8 @@ def models() -> None:
         elif mode == "manual":
             profile = f"${spec.input_usd_per_mtok}/${spec.output_usd_per_mtok} per MTok in/out"
         else:
-            profile = f"list price of {spec.price_model or spec.model or name} (genai-prices)"
+            source = "genai-prices" if mode == "api" else mode
+            profile = f"per-token price of {spec.price_model or spec.model or name} ({source})"
         if spec.backend == "gguf" and spec.catalog:
             entry = catalog.CATALOG[spec.catalog]
             pulled = files.cached_path(entry, settings.cache_dir).exists()
@@ -135,5 +138,7 @@ def ask(text: str = typer.Argument(..., help="The prompt."),
 
 def cost_line(model: str, pt: int, ct: int, seconds: float, cost: Decimal, baseline: Decimal,
               baseline_model: str) -> str:
+    """The line every answer ends with: model, prompt+completion tokens, wall seconds, cost, what
+    ``baseline_model`` would have cost (USD), and the saving in USD and percent."""
     return (f"{model} · {pt}+{ct} tokens · {seconds:.2f} s · cost {usd(cost)} · {baseline_model} would cost "
             f"{usd(baseline)} · saved {usd(baseline - cost)} ({saving_pct(cost, baseline)})")

@@ -17,6 +17,8 @@ data_app = typer.Typer(help="Data sets: the catalogue, and pulling a set into th
 
 
 def register(app: typer.Typer) -> None:
+    """Add the `smallfirst data` group (list and pull data sets) to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.add_typer(data_app, name="data")
 
 

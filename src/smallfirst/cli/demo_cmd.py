@@ -15,6 +15,8 @@ from smallfirst.errors import DataError
 
 
 def register(app: typer.Typer) -> None:
+    """Add `smallfirst demo` (the main job) to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.command()(demo)
 
 
@@ -67,17 +69,19 @@ def demo(workload: Path = typer.Option(None, help="Workload JSONL (format: docs/
                   console=console) as progress:
         bars = {s: progress.add_task(s, total=None) for s in SCENARIOS}
 
-        def tick(scenario: str, done: int, total: int) -> None:
+        def _tick(scenario: str, done: int, total: int) -> None:
             progress.update(bars[scenario], completed=done, total=total)
 
         result = run_demo(settings, plan, small=small, large=large, learn_from=(weak, strong),
-                          log=lambda s: progress.console.print(f"[dim]{s}[/]"), tick=tick,
+                          log=lambda s: progress.console.print(f"[dim]{s}[/]"), tick=_tick,
                           specialist_limit=specialist_limit)
     print_verdict(result)
 
 
 def print_verdict(result) -> None:  # type: ignore[no-untyped-def]
-    from smallfirst.economics.verdict import verdict
+    """Print the demo's verdict table for a ``DemoResult``: per scenario its quality, cost and value created and
+    captured per 1,000 requests (USD), cost ratio to LLM-only, break-even requests a month, and the models used."""
+    from smallfirst.economics.report.verdict import verdict
 
     report = result.report
     by_name = {r.name: r for r in report.results}

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from smallfirst.errors import ConfigError, DataError
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from smallfirst.outcomes import Outcomes
+
 
 def register(app: typer.Typer) -> None:
+    """Add `smallfirst economics` (the value-stick report) to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.command()(economics)
 
 
@@ -47,13 +56,15 @@ def economics(
 ) -> None:
     """Is small-model-first profitable here? Value created, captured and left to customers, per scenario."""
     from smallfirst.cli.shipped import economics_config
-    from smallfirst.economics.config import load_config
+    from smallfirst.config import load_settings
+    from smallfirst.economics.assumptions import load_config
     from smallfirst.economics.report import write
-    from smallfirst.economics.verdict import verdict
+    from smallfirst.economics.report.verdict import verdict
 
     if from_log == bool(outcomes):
         raise ConfigError("give exactly one workload", hint="pass --from-log or --outcomes FILE")
-    econ = load_config(economics_config(config))
+    # without its own [hardware], the report uses the profile the request log is priced with
+    econ = load_config(economics_config(config), hardware=load_settings().hardware)
     if from_log:
         report = _from_log(
             econ,
@@ -69,8 +80,6 @@ def economics(
         from smallfirst.evaluate.routellm import load_workload
 
         workload, notes = load_workload(outcomes, data_dir)
-        from smallfirst.economics.decisions import load_decisions, parse_hybrid
-
         hybrids = {name: load_decisions(path, workload) for name, path in map(parse_hybrid, hybrid or [])}
         report = from_outcomes(
             workload,
@@ -81,6 +90,37 @@ def economics(
         )
     files = write(report, out)
     _print(report, verdict(report), files.html)
+
+
+def parse_hybrid(spec: str) -> tuple[str, Path]:
+    """``--hybrid NAME=FILE`` as (name, path); DataError naming the right form otherwise."""
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise DataError(
+            f"--hybrid {spec!r} is not NAME=FILE", hint="e.g. --hybrid knn=runs/knn-decisions.csv"
+        )
+    return name, Path(path)
+
+
+def load_decisions(path: Path, outcomes: Outcomes) -> np.ndarray:
+    """A router's decisions made elsewhere: CSV with columns ``id,model``, one row per prompt id of the outcome
+    set, read as the model index chosen per prompt. DataError for a missing file, column or prompt."""
+    import numpy as np
+
+    if not path.exists():
+        raise DataError(f"decisions file {path} does not exist")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if not {"id", "model"} <= set(reader.fieldnames or []):
+            raise DataError(f"{path}: needs columns id,model", hint=f"columns found: {reader.fieldnames}")
+        chosen = {row["id"]: row["model"] for row in reader}
+    missing = [i for i in outcomes.ids if i not in chosen]
+    if missing:
+        raise DataError(
+            f"{path}: no decision for {len(missing)} prompts, e.g. {missing[:3]}",
+            hint="give one row per prompt id of the outcome set",
+        )
+    return np.array([outcomes.model_index(chosen[i]) for i in outcomes.ids], dtype=int)
 
 
 def _from_log(econ, *, since, until, tag, period, db_url, title):  # noqa: ANN001, ANN202
@@ -107,7 +147,7 @@ def _print(report, lines: list[str], html_path: Path) -> None:  # noqa: ANN001
     from rich.table import Table
 
     from smallfirst.cli.output import console
-    from smallfirst.economics.report import COLUMNS, table_rows
+    from smallfirst.economics.report.render import COLUMNS, table_rows
 
     keep = (0, 2, 3, 4, 5, 6, 9)  # the terminal shows the headline columns; the files hold them all
     table = Table(title=report.title)

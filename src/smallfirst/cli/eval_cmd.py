@@ -13,6 +13,8 @@ route_app = typer.Typer(help="Fit routing policies that `ask --model auto` and t
 
 
 def register(app: typer.Typer) -> None:
+    """Add `smallfirst eval` (routers on outcome data) and the `smallfirst route` group to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.command("eval")(eval_command)
     app.add_typer(route_app, name="route")
 
@@ -65,10 +67,10 @@ def eval_command(
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("routers", total=len(specs))
 
-        def step(label: str) -> None:
+        def _step(label: str) -> None:
             bar.update(task, description=f"evaluating {label}", completed=[s.label for s in specs].index(label))
 
-        results = evaluate(specs, train, test=held, k=folds, seed=seed, latency=latency, seeds=seeds, progress=step)
+        results = evaluate(specs, train, test=held, k=folds, seed=seed, latency=latency, seeds=seeds, progress=_step)
     best = pick(results)
     results = results + oracle_results(held if held is not None else train)
     table = summary.markdown_table(results)

@@ -18,6 +18,8 @@ keys_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
+    """Add the `smallfirst keys` group (gateway keys) to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.add_typer(keys_app, name="keys")
 
 

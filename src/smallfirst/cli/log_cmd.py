@@ -10,6 +10,8 @@ from smallfirst.config import load_settings
 
 
 def register(app: typer.Typer) -> None:
+    """Add `smallfirst log` (recent requests and totals) to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.command("log")(log)
 
 

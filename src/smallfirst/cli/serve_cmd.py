@@ -11,6 +11,8 @@ from smallfirst.config import load_settings
 
 
 def register(app: typer.Typer) -> None:
+    """Add `smallfirst serve` (the gateway) to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.command()(serve)
 
 

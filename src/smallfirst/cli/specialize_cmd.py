@@ -13,6 +13,8 @@ from smallfirst.config import load_settings
 
 
 def register(app: typer.Typer) -> None:
+    """Add `smallfirst specialize` (train and register a niche classifier) to the CLI ``app``
+    (``cli.main`` calls each command module's ``register``)."""
     app.command("specialize")(specialize)
 
 
@@ -66,7 +68,7 @@ def specialize(
     ) as bars:
         ids: dict[str, int] = {}
 
-        def progress(stage: str, done: int, total: int) -> None:
+        def _progress(stage: str, done: int, total: int) -> None:
             if stage not in ids:
                 ids[stage] = bars.add_task(names.get(stage, stage), total=total)
             bars.update(ids[stage], completed=done, total=total)
@@ -84,7 +86,7 @@ def specialize(
             classes=[c.strip() for c in classes.split(",")] if classes else None,
             artifact=artifact,
             config=TrainConfig(target_precision=target_precision),
-            progress=progress,
+            progress=_progress,
         )
     table = Table(title=f"specialised model {result.task!r}")
     table.add_column("measure")

@@ -21,6 +21,8 @@ _MTOK = Decimal(1_000_000)
 
 @dataclass(frozen=True, slots=True)
 class Price:
+    """An amount in USD and where its price came from (e.g. "genai-prices 0.0.48 (openai/gpt-4o)")."""
+
     usd: Decimal
     source: str
 
@@ -30,18 +32,28 @@ _TOKEN_SOURCES: dict[str, TokenPricer] = {}
 
 
 def register_price_source(name: str, pricer: TokenPricer) -> None:
+    """Make ``pricing = name`` in a model's config price its usage with ``pricer(model, provider, usage)``."""
     _TOKEN_SOURCES[name] = pricer
 
 
 def token_source(name: str) -> TokenPricer:
+    """The registered per-token price source ``name`` (built-in, registered in code, or a package's
+    ``smallfirst.price_sources`` entry point). Raises ConfigError naming the known sources."""
+    if name not in _TOKEN_SOURCES:
+        for ep in md.entry_points(group="smallfirst.price_sources"):
+            if ep.name == name:
+                _TOKEN_SOURCES[name] = ep.load()
     try:
         return _TOKEN_SOURCES[name]
     except KeyError:
-        raise ConfigError(f"unknown price source {name!r}", hint=f"known: {', '.join(_TOKEN_SOURCES)}") from None
+        known = sorted({*_TOKEN_SOURCES, *(ep.name for ep in md.entry_points(group="smallfirst.price_sources"))})
+        raise ConfigError(f"unknown price source {name!r}",
+                          hint=f"pricing is auto, api, hardware, manual or a price source: {', '.join(known)}"
+                          ) from None
 
 
-@cache
 def genai_prices_version() -> str:
+    """The installed genai-prices version, named in every list price's source."""
     return md.version("genai-prices")
 
 
@@ -121,17 +133,18 @@ def _linear_rates(model_price: object) -> tuple[Decimal, Decimal, Decimal] | Non
     if any(isinstance(v, TieredPrices) for v in vars(model_price).values()):
         return None
 
-    def total(i: int, o: int) -> Decimal:
+    def _total(i: int, o: int) -> Decimal:
         return Decimal(model_price.calc_price(_genai_usage(i, o))["total_price"])  # type: ignore[attr-defined]
 
-    fixed = total(0, 0)
-    return fixed, total(1_000_000, 0) - fixed, total(0, 1_000_000) - fixed
+    fixed = _total(0, 0)
+    return fixed, _total(1_000_000, 0) - fixed, _total(0, 1_000_000) - fixed
 
 
 register_price_source("genai-prices", genai_price)
 
 
 def manual_price(input_per_mtok: Decimal, output_per_mtok: Decimal, usage: Usage) -> Price:
+    """(prompt tokens * input price + completion tokens * output price) / 10^6, prices in USD per million."""
     usd = (input_per_mtok * usage.prompt_tokens + output_per_mtok * usage.completion_tokens) / _MTOK
     return Price(usd, _manual_label(input_per_mtok, output_per_mtok))
 
@@ -142,12 +155,39 @@ def _manual_label(input_per_mtok: Decimal, output_per_mtok: Decimal) -> str:
 
 
 def hardware_usd_per_second(hw: HardwareProfile) -> Decimal:
-    """Amortised purchase price over the busy seconds of its life, plus energy at the wall (times PUE)."""
+    """USD per second the machine is occupied: the purchase price amortised over the busy seconds of its life
+    (``amortisation_years`` of 365.25 days times ``utilisation``), plus energy at the wall (kW times PUE times
+    USD per kWh, over 3,600 s). The one hardware-cost formula of smallfirst: the log and the report call it."""
     busy_seconds = hw.amortisation_years * _SECONDS_PER_YEAR * hw.utilisation
     capital = hw.price_usd / busy_seconds
     energy = hw.watts / Decimal(1000) * hw.pue * hw.electricity_usd_per_kwh / Decimal(3600)
     return capital + energy
 
 
-def hardware_price(hw: HardwareProfile, seconds: float) -> Price:
-    return Price(hardware_usd_per_second(hw) * Decimal(repr(seconds)), f"hardware:{hw.name}")
+def hardware_price(hw: HardwareProfile, seconds: float | Decimal) -> Price:
+    """``seconds`` of the machine at :func:`hardware_usd_per_second`, labelled ``hardware:<profile name>``."""
+    secs = seconds if isinstance(seconds, Decimal) else Decimal(repr(float(seconds)))
+    return Price(hardware_usd_per_second(hw) * secs, f"hardware:{hw.name}")
+
+
+def occupancy_seconds(hw: HardwareProfile, model: str, usage: Usage) -> Decimal | None:
+    """Seconds of the machine a request occupied: prompt tokens over the model's sustained prefill rate plus
+    completion tokens over its decode rate, both measured alone on this hardware (``hw.throughput``). None
+    when the profile has no throughput for ``model``."""
+    rate = hw.throughput.get(model)
+    if rate is None:
+        return None
+    return (Decimal(usage.prompt_tokens) / rate.prefill_tokens_per_s
+            + Decimal(usage.completion_tokens) / rate.decode_tokens_per_s)
+
+
+def local_price(hw: HardwareProfile, model: str, usage: Usage, wall_seconds: float) -> Price:
+    """A local model's request priced by the compute it occupied (:func:`occupancy_seconds`), so the same
+    request costs the same at any concurrency and on a quiet or a busy machine; the wall time stays what it
+    is, the latency. A model without a measured throughput falls back to its wall time, and the price source
+    says so (``hardware:<name> (wall time)``)."""
+    busy = occupancy_seconds(hw, model, usage)
+    if busy is None:
+        wall = hardware_price(hw, wall_seconds)
+        return Price(wall.usd, f"{wall.source} (wall time)")
+    return hardware_price(hw, busy)

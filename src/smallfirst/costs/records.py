@@ -9,6 +9,9 @@ from decimal import Decimal
 
 @dataclass(frozen=True, slots=True)
 class Cost:
+    """What one request cost (``amount``), what the baseline model would have cost (``baseline``), in
+    ``currency`` (USD), and the price source."""
+
     amount: Decimal
     baseline: Decimal
     #: e.g. "genai-prices 0.0.48" or "hardware:2-core server".
@@ -18,6 +21,7 @@ class Cost:
 
     @property
     def saving(self) -> Decimal:
+        """baseline - amount."""
         return self.baseline - self.amount
 
     def __add__(self, other: Cost) -> Cost:

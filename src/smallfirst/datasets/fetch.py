@@ -88,13 +88,13 @@ def pull(name: str, *, source: Path | None = None, progress: Progress | None = N
             if on_stage:
                 on_stage(f"{name}/{rel}")
 
-            def refused(actual: str, rel: str = rel, sha: str = sha) -> DataError:
+            def _refused(actual: str, rel: str = rel, sha: str = sha) -> DataError:
                 where = origin / rel if origin is not None else entry.rule_for(rel).fill(entry.rule_for(rel).url, rel)
                 return DataError(f"refusing {name}/{rel} from {where}: sha256 {actual[:12]}..., pinned {sha[:12]}...",
                                  hint="the copy differs from the one smallfirst pins; use an unchanged copy of the "
                                       f"upstream set ({entry.repository} @ {entry.commit})")
 
-            write_verified(staging / rel, blocks(rel), sha, mismatch=refused, progress=progress)
+            write_verified(staging / rel, blocks(rel), sha, mismatch=_refused, progress=progress)
         (staging / _STAMP).write_text(json.dumps(_stamp(name)), encoding="utf-8")
         staging.chmod(0o755)  # mkdtemp makes it private; an installed set is readable like any cache file
         _swap_in(staging, target)
@@ -117,14 +117,14 @@ def _swap_in(staging: Path, target: Path) -> None:
 
 
 def _local_blocks(origin: Path) -> Callable[[str], Iterator[bytes]]:
-    def read(rel: str) -> Iterator[bytes]:
+    def _read(rel: str) -> Iterator[bytes]:
         path = origin / rel
         if not path.is_file():
             raise DataError(f"the local copy {origin} lacks {rel}",
                             hint="give a complete, unchanged copy of the upstream set")
         with path.open("rb") as fh:
             yield from iter(lambda: fh.read(BLOCK), b"")
-    return read
+    return _read
 
 
 class _Upstream:
@@ -157,6 +157,7 @@ class _Upstream:
             yield from iter(lambda: fh.read(BLOCK), b"")
 
     def close(self) -> None:
+        """Delete the downloaded archives (each a temporary file in the data cache)."""
         for path in self.archives.values():
             path.unlink(missing_ok=True)
 

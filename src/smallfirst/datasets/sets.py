@@ -38,9 +38,11 @@ class FileRule:
     member: str | None = None
 
     def matches(self, path: str) -> bool:
+        """Whether this rule serves local path ``path`` (POSIX, relative to the set's folder)."""
         return path.startswith(self.prefix)
 
     def fill(self, template: str, path: str) -> str:
+        """``template`` (``url`` or ``member``) with the placeholders filled from local path ``path``."""
         rest = PurePosixPath(path[len(self.prefix):])
         folder = str(rest.parent) if str(rest.parent) != "." else ""
         return template.format(path=str(rest), dir=folder, dir_lower=folder.lower(), name=rest.name)
@@ -70,9 +72,11 @@ class DataSet:
 
     @property
     def size_bytes(self) -> int:
+        """Total size of the set's pinned files, in bytes (what a pull downloads, archives aside)."""
         return sum(size for _, size in self.files.values())
 
     def rule_for(self, path: str) -> FileRule:
+        """The first rule that matches local path ``path``; raises DataError if none does."""
         for rule in self.rules:
             if rule.matches(path):
                 return rule

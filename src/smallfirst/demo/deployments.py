@@ -32,6 +32,9 @@ SPECIALISTS = {"banking77": "banking77-intent", "cuad": "cuad-clause"}
 
 @dataclass(frozen=True)
 class HybridChoice:
+    """The hybrid deployment's router: the policy to serve, the winning candidate's label, its cross-fitted
+    APGR, the max-profit threshold and the large-model share it expects, and every candidate's APGR."""
+
     policy: object
     router: str
     apgr: float
@@ -44,7 +47,7 @@ def build_hybrid(outcomes_path: Path | str, learn_from: tuple[str, str], serve: 
                  econ_config: object, log: Callable[[str], None] = lambda s: None) -> HybridChoice:
     """Fit on the outcomes of ``learn_from`` (weak, strong) and route between the ``serve`` models.
     ``outcomes_path`` is a file or a shipped set's name (``local-ladder``)."""
-    from smallfirst.economics.policy import profit_utility
+    from smallfirst.economics.workload import profit_utility
     from smallfirst.evaluate.crossfit import cross_fit_scores, summarise
     from smallfirst.evaluate.loaders import load_outcomes
     from smallfirst.routing.calibrate import MaxProfit, calibrate

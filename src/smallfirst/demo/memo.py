@@ -41,6 +41,9 @@ def _from_json(d: dict[str, Any]) -> Completion:
 
 
 class Memo:
+    """Completions by key, loaded from and appended to the JSONL file ``path`` (one ``{"key", "completion"}`` a
+    line; a line cut short is ignored, so that pair is computed again). ``hits`` counts reuses. Thread-safe."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.entries: dict[str, Completion] = {}
@@ -100,4 +103,5 @@ class MemoModel:
         yield Chunk("", finish_reason=c.finish_reason, completion=c)
 
     async def aclose(self) -> None:
+        """Close the inner model; the memo file stays."""
         await self.inner.aclose()

@@ -27,6 +27,10 @@ Tick = Callable[[str, int, int], None]
 
 @dataclass
 class DemoResult:
+    """A finished demo: the items served, the economics report and its files, the hybrid router chosen, the
+    journal of every (scenario, item) answer, the wall time in seconds, the small and large tiers, and how many
+    completions were reused from the memo."""
+
     items: list[TaskItem]
     report: Any
     files: Any
@@ -38,10 +42,12 @@ class DemoResult:
     memo_hits: int
 
     def quality(self, scenario: str) -> float | None:
+        """Mean graded quality (0..1) of ``scenario``'s answers that had a gold answer; None if none had."""
         graded = [r["quality"] for (s, _), r in self.journal.done.items() if s == scenario and r["quality"] is not None]
         return sum(graded) / len(graded) if graded else None
 
     def models_used(self, scenario: str) -> dict[str, int]:
+        """How many of ``scenario``'s requests each model answered."""
         counts: dict[str, int] = {}
         for (s, _), r in self.journal.done.items():
             if s == scenario:
@@ -56,7 +62,14 @@ def _signature(items: list[TaskItem], small: str, large: str) -> str:
 def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, learn_from: tuple[str, str],
              log: Log = lambda s: None, tick: Tick = lambda scenario, done, total: None,
              specialist_limit: int | None = None) -> DemoResult:
-    from smallfirst.economics.config import load_config
+    """Run the main job: sample the workload by ``plan.mix``, build the hybrid router (learning from the
+    ``learn_from`` pair's outcomes, serving ``small`` and ``large``) and the specialists, serve every item under
+    the four scenarios through the service, grade, and write the economics report to ``plan.out_dir``.
+
+    Progress resumes from ``plan.run_dir`` (``plan.fresh`` discards it). ``log`` gets one line per stage,
+    ``tick(scenario, done, total)`` each served item; ``specialist_limit`` trains the specialists on a subset
+    (quick checks). Raises DataError when the mix selects nothing or the run folder holds another plan's run."""
+    from smallfirst.economics.assumptions import load_config
     from smallfirst.economics.report import write
     from smallfirst.economics.workload import from_log
     from smallfirst.store.requests import list_requests
@@ -78,7 +91,7 @@ def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, lear
                         hint="pass --fresh to start over, or --run NAME for a separate run")
     sig_file.write_text(json.dumps({"signature": sig, "small": small, "large": large, "items": len(items)}))
     log(f"run folder {plan.run_dir}")
-    econ = load_config(plan.econ_config)
+    econ = load_config(plan.econ_config, hardware=settings.hardware)
     memo = Memo(plan.run_dir / "memo.jsonl")
     s = demo_settings(settings, plan.run_dir)
     service = Service(s, pool=ModelPool(s, wrap=lambda m: MemoModel(m, memo)))
@@ -91,23 +104,23 @@ def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, lear
         f"expected large-model share {hybrid.expected_share:.0%}")
     specialists = build_specialists(settings, plan.data_dir, items, plan.run_dir / "train", log, specialist_limit)
 
-    def threshold(name: str) -> float:
+    def _threshold(name: str) -> float:
         return float(service.pool.backend(name).threshold)  # type: ignore[union-attr]
 
     service.policies["hybrid"] = hybrid.policy
     service.policies["hybrid+specialised"] = SpecialistPolicy("hybrid+specialised", specialists, hybrid.policy,
-                                                               threshold)
+                                                               _threshold)
     routes = {"LLM-only": large, "SLM-only": small, "hybrid": "hybrid", "hybrid+specialised": "hybrid+specialised"}
     labels = lambda task: sources.labels_for(task, plan.data_dir)  # noqa: E731
     for scenario in SCENARIOS:
         done = 0
 
-        def advance(_item: TaskItem, scenario: str = scenario) -> None:
+        def _advance(_item: TaskItem, scenario: str = scenario) -> None:
             nonlocal done
             done += 1
             tick(scenario, done, len(items))
 
-        serve_scenario(service, scenario, routes[scenario], items, journal, labels, advance)
+        serve_scenario(service, scenario, routes[scenario], items, journal, labels, _advance)
     records = list_requests(service.engine, source="demo")
     report = from_log(records, econ, title="smallfirst demo: is small-model-first profitable for this workload?",
                       notes=[f"{len(items)} workload items per scenario from {plan.workload.name}; "

@@ -45,6 +45,8 @@ class DemoPlan:
 
 
 def sample(items: Sequence[TaskItem], mix: dict[str, int] | None) -> list[TaskItem]:
+    """The first ``mix[family]`` items of each task family, in workload order (a family the mix does not name
+    gets none); None keeps every item."""
     if mix is None:
         return list(items)
     taken: dict[str, int] = {}
@@ -72,6 +74,7 @@ class Journal:
                     continue
 
     def add(self, rec: dict) -> None:
+        """Record one served (scenario, item) answer and append it to the journal file."""
         self.done[(rec["scenario"], rec["item"])] = rec
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(rec) + "\n")
@@ -79,6 +82,10 @@ class Journal:
 
 def serve_scenario(service: Service, scenario: str, route: str, items: Sequence[TaskItem], journal: Journal,
                    labels: Callable[[str], tuple[str, ...]], tick: Callable[[TaskItem], None]) -> None:
+    """Serve every item not yet in ``journal`` under ``scenario`` through ``service`` with model or policy
+    ``route`` (temperature 0, the task's token budget), grade it against its gold answer with the task's
+    ``labels``, store the grade on the request-log row, and journal it; ``tick`` is called per item, done or
+    skipped."""
     from smallfirst.store.requests import set_quality
 
     for item in sorted(items, key=lambda it: it.task.split("/")[0]):

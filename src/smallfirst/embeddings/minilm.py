@@ -40,6 +40,13 @@ def default_paths() -> tuple[Path, Path]:
 
 
 class MiniLMEncoder:
+    """all-MiniLM-L6-v2 (Reimers and Gurevych, sentence-transformers), int8 ONNX on onnxruntime's CPU provider:
+    384-dimensional sentence vectors, inputs truncated to ``max_length`` (128) word pieces.
+
+    ``threads`` sets onnxruntime's intra-op threads (None: its default, all cores). Raises ModelFileError when the
+    model package is missing or does not match its pinned sha256; ImportError when onnxruntime or tokenizers is
+    not installed."""
+
     name = "minilm-int8"
     dim = 384
 
@@ -59,6 +66,8 @@ class MiniLMEncoder:
         self.session = ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Shape (len(texts), 384) float32: the attention-masked mean of the last hidden state, L2-normalised
+        (sentence-transformers' pooling). An empty text is encoded as a single space."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         # Sorting by length keeps padding, and so wasted compute, small within each batch.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

@@ -116,6 +116,8 @@ class StaticEncoder:
         return out[: self.max_tokens]
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Shape (len(texts), dim) float32 (dim 256 by default, the PCA size): the normalised sum of each text's
+        token rows. A text with no tokens gives a zero row. ``batch_size`` is ignored (there is no model pass)."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
             ids = self.ids(text)

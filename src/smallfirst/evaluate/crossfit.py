@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,13 +12,38 @@ from smallfirst.errors import DataError
 from smallfirst.outcomes import Outcomes
 from smallfirst.routing.router import Router
 
-__all__ = ["cross_fit_scores", "transfer_scores", "RouterResult", "summarise", "folds", "oracle_results"]
+__all__ = ["cross_fit_scores", "cross_fit_quality", "transfer_scores", "RouterResult", "summarise", "folds",
+           "interleaved_folds", "oracle_results"]
 
 
 def folds(n: int, k: int = 5, seed: int = 0) -> list[np.ndarray]:
+    """``k`` disjoint index arrays covering ``range(n)``: a ``numpy.random.default_rng(seed)`` permutation cut
+    by ``np.array_split`` (sizes differ by at most one). Raises DataError when k < 2 or n < k."""
     if k < 2 or n < k:
         raise DataError(f"cannot cut {n} prompts into {k} folds", hint="use fewer folds or more data")
     return np.array_split(np.random.default_rng(seed).permutation(n), k)
+
+
+def interleaved_folds(n: int, k: int = 5, seed: int = 0) -> list[np.ndarray]:
+    """Test folds dealt from a seeded permutation like cards (fold j takes positions j, j + k, ...): at most
+    ``k`` folds, one per prompt when ``n < k``. DataError for fewer than two prompts."""
+    if n < 2 or k < 2:
+        raise DataError(f"cannot cross-fit {n} prompts in {k} folds", hint="use more data, or fit on all of it")
+    order = np.random.default_rng(seed).permutation(n)
+    return [order[j::k] for j in range(min(k, n))]
+
+
+def cross_fit_quality(make: Callable[[], Router], outcomes: Outcomes, k: int = 5, seed: int = 0,
+                      splits: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Held-out predicted quality, shape (n_prompts, n_models), from a router with ``predict_quality``; each
+    fold's router never saw its prompts. ``splits``: the test folds (default ``folds(n, k, seed)``)."""
+    out = np.zeros(outcomes.quality.shape)
+    for test in (folds(len(outcomes), k, seed) if splits is None else splits):
+        train = np.setdiff1d(np.arange(len(outcomes)), test)
+        router = make().fit(outcomes.subset(train))
+        out[test] = router.predict_quality(  # type: ignore[attr-defined]
+            [outcomes.prompts[j] for j in test], [outcomes.tasks[j] for j in test])
+    return out
 
 
 def cross_fit_scores(make: Callable[[], Router], outcomes: Outcomes, k: int = 5, seed: int = 0,
@@ -44,6 +69,14 @@ def transfer_scores(make: Callable[[], Router], train: Outcomes, test: Outcomes,
 
 @dataclass(frozen=True)
 class RouterResult:
+    """One router's row of the evaluation table, read off its cross-fitted curve (``smallfirst.tradeoff``).
+
+    ``apgr`` on the exact curve, ``apgr_deciles`` as RouteLLM samples it; ``cpt50``/``cpt80`` strong-call shares
+    (0..1) recovering 50%/80% of the gap; ``cost_reduction_95`` 1 - cost/all-strong cost at 95% of the strong
+    model's quality; ``aiq`` RouterBench's AIQ over cost (or over share when the data carry no cost);
+    ``latency_ms`` one decision at batch 1 and ``throughput_64`` decisions per second at batch 64, when
+    measured."""
+
     name: str
     apgr: float
     apgr_deciles: float

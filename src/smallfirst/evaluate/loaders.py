@@ -40,6 +40,8 @@ def routellm_dir(root: str | Path | None = None) -> Path:
 
 
 def contaminated_prompts(path: Path) -> set[str]:
+    """The ``eval_prompt`` strings of a RouteLLM ``*_contaminated_prompts.jsonl`` file: prompts found in the
+    routers' training data, which an honest evaluation drops. Raises DataError when the file is missing."""
     if not path.exists():
         raise DataError(f"contamination list {path} is missing",
                         hint="restore it from RouteLLM, or pass exclude_contaminated=False knowingly")
@@ -87,7 +89,9 @@ def _build(rows: list[_Row], source: str) -> Outcomes:
 
 
 def load_routellm_mmlu(root: str | Path | None = None, *, exclude_contaminated: bool = True) -> Outcomes:
-    """All 57 subjects; ``task`` is ``mmlu/<subject>``."""
+    """RouteLLM's MMLU outcomes, all 57 subjects: binary correctness of Mixtral-8x7B-Instruct (weak, column 0)
+    and GPT-4-1106-preview (strong, column 1); ``task`` is ``mmlu/<subject>``. ``root`` as in ``routellm_dir``.
+    Raises DataError when the files are missing or malformed."""
     d = routellm_dir(root)
     files = sorted((d / "mmlu_responses").glob("mmlu_*.csv"))
     if not files:
@@ -101,6 +105,9 @@ def load_routellm_mmlu(root: str | Path | None = None, *, exclude_contaminated: 
 
 
 def load_routellm_gsm8k(root: str | Path | None = None, *, exclude_contaminated: bool = True) -> Outcomes:
+    """RouteLLM's GSM8K outcomes: binary correctness of Mixtral-8x7B-Instruct (weak) and GPT-4-1106-preview
+    (strong) per problem, ``task`` "gsm8k", contaminated prompts dropped unless told otherwise. Raises DataError
+    when the files are missing or malformed."""
     d = routellm_dir(root)
     drop = contaminated_prompts(d / "gsm8k_contaminated_prompts.jsonl") if exclude_contaminated else set()
     return _build(_read_pairs(d / "gsm8k_responses.csv", "gsm8k", "gsm8k", drop), str(d))

@@ -34,6 +34,11 @@ def _gsm8k_responses(data_dir: Path | None, models: Sequence[str]) -> dict[str, 
 
 
 def with_tokens(outcomes: Outcomes, name: str, data_dir: Path | None = None) -> Outcomes:
+    """``outcomes`` of RouteLLM set ``name`` with (n, m) ``prompt_tokens`` and ``completion_tokens`` added.
+
+    Prompt tokens are the cl100k_base count, the same for both models; completion tokens are each model's
+    recorded GSM8K response counted the same way, or 1 per MMLU answer (one letter). Raises DataError when the
+    tokenizer or the GSM8K responses are missing."""
     n, m = len(outcomes), len(outcomes.models)
     prompt = np.repeat(count_tokens(outcomes.prompts)[:, None], m, axis=1)
     if name == "routellm-gsm8k":
@@ -60,7 +65,7 @@ def concat(parts: Sequence[Outcomes]) -> Outcomes:
     if any(p.models != models for p in parts):
         raise DataError("outcome sets name different models", hint=f"expected {list(models)} in every set")
 
-    def stack(name: str) -> np.ndarray | None:
+    def _stack(name: str) -> np.ndarray | None:
         arrs = [getattr(p, name) for p in parts]
         return None if any(a is None for a in arrs) else np.vstack(arrs)
 
@@ -71,10 +76,10 @@ def concat(parts: Sequence[Outcomes]) -> Outcomes:
         models=models,
         quality=np.vstack([p.quality for p in parts]),
         graded=parts[0].graded,
-        prompt_tokens=stack("prompt_tokens"),
-        completion_tokens=stack("completion_tokens"),
-        latency_s=stack("latency_s"),
-        cost_usd=stack("cost_usd"),
+        prompt_tokens=_stack("prompt_tokens"),
+        completion_tokens=_stack("completion_tokens"),
+        latency_s=_stack("latency_s"),
+        cost_usd=_stack("cost_usd"),
     )
 
 

@@ -44,6 +44,10 @@ _RUN = itertools.count()
 
 @dataclass(frozen=True)
 class RouterSpec:
+    """A named router configuration to evaluate: ``router`` is a registered router name, ``params`` its keyword
+    arguments, ``use_tasks`` whether it may read task labels. Raises ConfigError for a cascade given parameters
+    other than ``signal=logprob``."""
+
     label: str
     router: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -60,6 +64,7 @@ class RouterSpec:
         return self.router == "cascade"
 
     def make(self) -> Router:
+        """A fresh, unfitted router (one per fold). Raises ConfigError for an unknown router or parameter."""
         return make_router(self.router, **self.params)
 
 
@@ -75,6 +80,8 @@ def _value(v: str) -> Any:
 
 
 def parse_spec(text: str) -> RouterSpec:
+    """Parse ``label=router:key=value,...`` (label optional; ``a+b`` is a list; numbers and true/false are cast;
+    ``tasks=no`` clears ``use_tasks``). Raises ConfigError for a part that is not key=value."""
     label, _, rest = text.partition("=") if "=" in text.split(":")[0] else ("", "", text)
     name, _, args = rest.partition(":")
     params: dict[str, Any] = {}

@@ -16,24 +16,26 @@ _COLS = ("router", "APGR", "APGR (deciles)", "CPT(50%)", "CPT(80%)", "cost cut @
 
 
 def _row(r: RouterResult) -> list[str]:
-    def f(x: float | None, pct: bool = False) -> str:
+    def _f(x: float | None, pct: bool = False) -> str:
         if x is None or (isinstance(x, float) and math.isnan(x)):
             return "-"
         return f"{x:.1%}" if pct else f"{x:.3f}"
 
-    def sd(x: float | None, pct: bool = False) -> str:
+    def _sd(x: float | None, pct: bool = False) -> str:
         if x is None or math.isnan(x):
             return ""
         return f" ± {x:.1%}" if pct else f" ± {x:.3f}"
 
-    return [r.name, f(r.apgr) + sd(r.apgr_sd), f(r.apgr_deciles), f(r.cpt50, True) + sd(r.cpt50_sd, True),
-            f(r.cpt80, True),
-            f(r.cost_reduction_95, True), f(r.aiq), "-" if r.latency_ms is None else f"{r.latency_ms:.2f}",
+    return [r.name, _f(r.apgr) + _sd(r.apgr_sd), _f(r.apgr_deciles), _f(r.cpt50, True) + _sd(r.cpt50_sd, True),
+            _f(r.cpt80, True),
+            _f(r.cost_reduction_95, True), _f(r.aiq), "-" if r.latency_ms is None else f"{r.latency_ms:.2f}",
             "-" if r.throughput_64 is None else f"{r.throughput_64:.0f}"]
 
 
 def markdown_table(results: Sequence[RouterResult]) -> str:
-    """The results as a Markdown table; APGR and CPT(50%) carry "± sd" over fold seeds where measured."""
+    """A Markdown table, one row per router: APGR, APGR (deciles) and AIQ to 3 decimals, CPT and the cost cut
+    as percentages, latency in ms at batch 1, prompts/s at batch 64; "-" where not measured. APGR and CPT(50%)
+    carry "± sd" over fold seeds where measured, explained in a note under the table."""
     lines = ["| " + " | ".join(_COLS) + " |", "|" + "---|" * len(_COLS)]
     lines += ["| " + " | ".join(_row(r)) + " |" for r in results]
     seeds = max((r.seeds for r in results), default=1)
@@ -47,14 +49,17 @@ _CSV_COLS = ("router", "apgr", "apgr_deciles", "cpt50", "cpt80", "cost_reduction
 
 
 def write_csv(results: Sequence[RouterResult], path: Path) -> Path:
-    def raw(x: float | None) -> str:
+    """Write the table as CSV for programs (``_CSV_COLS``: shares as fractions, full precision, empty where not
+    measured); returns ``path``."""
+
+    def _raw(x: float | None) -> str:
         return "" if x is None or math.isnan(x) else repr(float(x))
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(_CSV_COLS)
-        w.writerows([r.name, *(raw(getattr(r, c)) for c in _CSV_COLS[1:])] for r in results)
+        w.writerows([r.name, *(_raw(getattr(r, c)) for c in _CSV_COLS[1:])] for r in results)
     return path
 
 
@@ -68,6 +73,8 @@ def _plt():
 
 
 def plot_share(results: Sequence[RouterResult], path: Path, title: str) -> Path:
+    """PNG of each router's quality against strong-model calls (%), with the weak and strong models' qualities
+    as dashed lines (taken from the first result). Needs matplotlib (loaded here); returns ``path``."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5))
     for r in results:
@@ -84,6 +91,8 @@ def plot_share(results: Sequence[RouterResult], path: Path, title: str) -> Path:
 
 
 def plot_cost(results: Sequence[RouterResult], path: Path, title: str) -> Path:
+    """PNG of each router's quality against USD per 1,000 requests, or against the strong share (a weak call free,
+    a strong one 1) when the outcome data carry no cost. Needs matplotlib (loaded here); returns ``path``."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5))
     for r in results:

@@ -31,6 +31,11 @@ _FILES = ("weights.npz", "features.npz", "vocab.json", "labels.json")
 
 @dataclass(frozen=True, slots=True)
 class ArtifactInfo:
+    """What an artefact's manifest records: its folder, tier name and task, the classes (head column order), the
+    encoder name, the training data's sha256 and size, the calibrated temperature and escalation threshold (a
+    probability), the precision that threshold was set for, training metrics, and ``created_at`` (Unix
+    seconds)."""
+
     path: Path
     name: str
     task: str
@@ -139,6 +144,8 @@ def _manifest(path: Path) -> dict[str, Any]:
 
 
 def read_info(path: str | Path) -> ArtifactInfo:
+    """The manifest of the artefact folder ``path``, without loading or checking its weights. Raises
+    ModelFileError when there is no manifest, it is not JSON, or its format version is not this one."""
     p = Path(path).expanduser()
     m = _manifest(p)
     return ArtifactInfo(

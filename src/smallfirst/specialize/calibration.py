@@ -7,6 +7,8 @@ import numpy as np
 
 
 def softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``scores / temperature``: (n, k) scores to (n, k) probabilities, each row summing to 1
+    (max-shifted, so large scores do not overflow)."""
     z = scores / temperature
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -14,11 +16,15 @@ def softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 
 def nll(scores: np.ndarray, y: np.ndarray, temperature: float) -> float:
+    """Mean negative log-likelihood (nats) of the true classes ``y`` (n,) under ``softmax(scores, temperature)``,
+    probabilities clipped at 1e-12."""
     p = softmax(scores, temperature)[np.arange(len(y)), y]
     return float(-np.log(np.clip(p, 1e-12, None)).mean())
 
 
 def smoothed_nll(scores: np.ndarray, y: np.ndarray, temperature: float, eps: float) -> float:
+    """Cross-entropy (nats, mean over n) against label-smoothed targets: 1 - ``eps`` on the true class, ``eps``
+    spread evenly over the other k - 1 (Szegedy et al., 2016). What ``fit_temperature`` minimises."""
     logp = np.log(np.clip(softmax(scores, temperature), 1e-12, None))
     k = scores.shape[1]
     own = logp[np.arange(len(y)), y]
@@ -39,6 +45,9 @@ def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
 
 
 def expected_calibration_error(proba: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
+    """ECE (Naeini et al., 2015; Guo et al., 2017): the top-class confidence of (n, k) ``proba`` cut into
+    ``bins`` equal-width bins over (0, 1], and the share-weighted mean of |accuracy - mean confidence| per bin.
+    0 is perfect calibration; a ``y`` of -1 (a class the model lacks) counts as wrong."""
     conf = proba.max(axis=1)
     correct = proba.argmax(axis=1) == y
     edges = np.linspace(0.0, 1.0, bins + 1)

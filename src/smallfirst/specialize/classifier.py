@@ -14,7 +14,7 @@ import numpy as np
 from smallfirst.embeddings.encoder import Encoder
 from smallfirst.errors import DataError
 from smallfirst.specialize.calibration import expected_calibration_error, fit_temperature, softmax
-from smallfirst.specialize.data import LabelledData, validate_labelled
+from smallfirst.specialize.data import LabelledData, stratified_split, validate_labelled
 from smallfirst.specialize.embedcache import encode_cached
 from smallfirst.specialize.escalation import threshold_for_precision
 from smallfirst.specialize.head_features import FeatureConfig, Featuriser
@@ -29,6 +29,9 @@ def _quiet(stage: str, done: int, total: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
+    """How ``train_classifier`` trains: the features, the linear SVM's C, the share held out for calibration,
+    the precision the escalation threshold must reach on that share, and the seed of the split and the SVM."""
+
     features: FeatureConfig = field(default_factory=FeatureConfig)
     #: inverse regularisation of the linear SVM head
     c: float = 0.3
@@ -41,6 +44,10 @@ class TrainConfig:
 
 @dataclass(frozen=True, slots=True)
 class CalibrationReport:
+    """The calibration split's verdict: the fitted temperature, the escalation threshold (a probability;
+    above 1 means "answer nothing"), the head's accuracy there, ECE before (temperature 1) and after scaling, and
+    the split's size."""
+
     temperature: float
     threshold: float
     holdout_accuracy: float
@@ -50,6 +57,11 @@ class CalibrationReport:
 
 
 class TextClassifier:
+    """A trained head over k ``classes``: features (embedding plus TF-IDF), a linear layer ``coef`` (k, d) and
+    ``intercept`` (k,), a softmax ``temperature``, and the escalation ``threshold`` on the top probability.
+
+    ``encoder`` is loaded lazily (MiniLM) when none is given and no embeddings are passed in."""
+
     def __init__(
         self,
         classes: Sequence[str],
@@ -70,6 +82,7 @@ class TextClassifier:
 
     @property
     def encoder(self) -> Encoder:
+        """The sentence encoder; MiniLM int8 is loaded on first use when none was given."""
         if self._encoder is None:
             from smallfirst.embeddings.minilm import MiniLMEncoder
 
@@ -77,6 +90,8 @@ class TextClassifier:
         return self._encoder
 
     def scores(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        """Raw head scores, shape (len(texts), k), before temperature and softmax. ``embeddings`` (n, dim) are the
+        encoder's vectors of ``texts`` when the caller has them (e.g. from the embedding cache)."""
         emb = self.encoder.encode(list(texts)) if embeddings is None else embeddings
         return _scores(self.featuriser.transform(texts, emb), self.coef, self.intercept)
 
@@ -85,6 +100,7 @@ class TextClassifier:
         return softmax(self.scores(texts, embeddings), self.temperature)
 
     def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> list[str]:
+        """The most probable class of each text (no escalation: see ``threshold`` for that)."""
         return [self.classes[i] for i in self.predict_proba(texts, embeddings).argmax(axis=1)]
 
 
@@ -102,19 +118,6 @@ def _fit_head(x: Any, y: np.ndarray, n_classes: int, c: float, seed: int) -> tup
         coef = np.vstack([np.zeros_like(coef), coef])
         intercept = np.concatenate([np.zeros(1, np.float32), intercept])
     return coef, intercept
-
-
-def _split(y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified holdout that leaves every class at least two training examples."""
-    rng = np.random.default_rng(seed)
-    train, hold = [], []
-    for k in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == k))
-        n_hold = min(int(round(len(idx) * share)), max(len(idx) - 2, 0))
-        n_hold = max(n_hold, 1) if len(idx) >= 3 else n_hold
-        hold.extend(idx[:n_hold])
-        train.extend(idx[n_hold:])
-    return np.sort(np.array(train, dtype=int)), np.sort(np.array(hold, dtype=int))
 
 
 def train_classifier(
@@ -138,13 +141,13 @@ def train_classifier(
     texts = list(data.texts)
     done = 0
 
-    def tick(n: int) -> None:
+    def _tick(n: int) -> None:
         nonlocal done
         done += n
         progress("embed", done, len(texts))
 
-    emb = encode_cached(encoder, texts, progress=tick) if embeddings is None else embeddings
-    fit_idx, hold_idx = _split(y, config.calibration_share, config.seed)
+    emb = encode_cached(encoder, texts, progress=_tick) if embeddings is None else embeddings
+    fit_idx, hold_idx = stratified_split(y, config.calibration_share, config.seed)
     if len(hold_idx) == 0:
         raise DataError(
             "too little data to hold out a calibration split",

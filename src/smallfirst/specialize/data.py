@@ -9,8 +9,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smallfirst.errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: a class needs this many examples: some go to training, some to the calibration split
 MIN_PER_CLASS = 4
@@ -18,6 +22,8 @@ MIN_PER_CLASS = 4
 
 @dataclass(frozen=True, slots=True)
 class LabelledData:
+    """n texts with their labels (an empty label: not labelled yet), and where they came from."""
+
     texts: tuple[str, ...]
     labels: tuple[str, ...]
     source: str = ""
@@ -27,6 +33,7 @@ class LabelledData:
 
     @property
     def classes(self) -> tuple[str, ...]:
+        """The distinct labels, sorted: a trained head's column order."""
         return tuple(sorted(set(self.labels)))
 
     @property
@@ -38,6 +45,7 @@ class LabelledData:
         return h.hexdigest()
 
     def subset(self, idx: Sequence[int]) -> LabelledData:
+        """The rows at positions ``idx``, in that order, with the same source."""
         return LabelledData(
             tuple(self.texts[i] for i in idx), tuple(self.labels[i] for i in idx), self.source
         )
@@ -136,3 +144,25 @@ def validate_labelled(data: LabelledData, *, min_per_class: int = MIN_PER_CLASS)
             hint="add examples of them, or drop or merge those classes",
         )
     return data
+
+
+def stratified_split(labels: Sequence[str] | np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split row indices class by class: (kept, held out), each sorted, together a partition of ``range(n)``.
+
+    ``labels`` has shape (n,) (strings or class indices); about ``share`` of each class (Python's ``round``) is
+    held out, but never so many that the class keeps fewer than two rows, and at least one row of every class
+    with three or more. ``seed`` seeds a ``numpy.random.default_rng`` that permutes each class in
+    ``np.unique`` order, so the same labels, share and seed give the same split. Training holds out its
+    calibration split with this; benchmarks halve a labelled set into training and evaluation with it."""
+    import numpy as np
+
+    y = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    keep, hold = [], []
+    for k in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == k))
+        n_hold = min(int(round(len(idx) * share)), max(len(idx) - 2, 0))
+        n_hold = max(n_hold, 1) if len(idx) >= 3 else n_hold
+        hold.extend(idx[:n_hold])
+        keep.extend(idx[n_hold:])
+    return np.sort(np.array(keep, dtype=int)), np.sort(np.array(hold, dtype=int))

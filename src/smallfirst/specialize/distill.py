@@ -34,6 +34,8 @@ FREE_PROMPT = (
 
 
 def teacher_cache(teacher: str) -> Path:
+    """The JSONL file caching ``teacher``'s answers (one ``{"k": sha256 of the prompt, "a": answer}`` per line):
+    ``$SMALLFIRST_TEACHER_CACHE`` or ``<cache>/teacher``, the model name made file-safe."""
     from smallfirst.config import cache_root
 
     base = Path(os.environ.get("SMALLFIRST_TEACHER_CACHE") or cache_root() / "teacher").expanduser()
@@ -82,7 +84,7 @@ def label_with_teacher(
     name = teacher if isinstance(teacher, str) else teacher.name
     service = Service(settings) if isinstance(teacher, str) else None
 
-    def ask(messages: list[Message]) -> Completion:
+    def _ask(messages: list[Message]) -> Completion:
         if service is None:
             return teacher.complete(messages, max_tokens=max_tokens, temperature=0.0)  # type: ignore[union-attr]
         try:
@@ -113,7 +115,7 @@ def label_with_teacher(
                 k = _key(prompt)
                 if k not in cached:
                     try:
-                        c = ask([{"role": "user", "content": prompt}])
+                        c = _ask([{"role": "user", "content": prompt}])
                     except (UnknownModelError, ConfigError, ModelFileError):
                         raise
                     except SmallfirstError as exc:

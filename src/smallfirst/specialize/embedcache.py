@@ -17,6 +17,8 @@ CHUNK = 512
 
 
 def cache_root() -> Path:
+    """Where embedding chunks are cached: ``$SMALLFIRST_EMBED_CACHE``, else ``~/.cache/smallfirst/embeddings``;
+    one folder per encoder name, one ``.npy`` per chunk of ``CHUNK`` texts."""
     base = os.environ.get("SMALLFIRST_EMBED_CACHE")
     return Path(base).expanduser() if base else Path("~/.cache/smallfirst/embeddings").expanduser()
 

@@ -26,6 +26,9 @@ def threshold_for_precision(confidence: np.ndarray, correct: np.ndarray, target:
 
 @dataclass(frozen=True, slots=True)
 class EscalationReport:
+    """What escalating below ``threshold`` does on n items: the share answered locally, their accuracy (NaN when
+    none is answered), and the accuracy of the whole pipeline."""
+
     threshold: float
     answered_share: float
     answered_accuracy: float

@@ -16,6 +16,10 @@ from scipy import sparse
 
 @dataclass(frozen=True, slots=True)
 class FeatureConfig:
+    """The feature blocks: the embedding times ``embed_weight`` beside unit-norm TF-IDF blocks of character
+    (``char_wb``) and word n-grams, with sublinear term frequency; ``char_min_df`` drops rarer character
+    n-grams. ``use_tfidf=False`` keeps the embedding alone."""
+
     #: weight of the embedding block against the unit-norm TF-IDF blocks
     embed_weight: float = 2.5
     use_tfidf: bool = True
@@ -59,12 +63,15 @@ class Featuriser:
         return vec
 
     def fit(self, texts: Sequence[str]) -> Featuriser:
+        """Learn the n-gram vocabularies and idf weights from ``texts`` (a no-op without TF-IDF); returns self."""
         if self.config.use_tfidf:
             self._char = self._vectoriser("char").fit(texts)
             self._word = self._vectoriser("word").fit(texts)
         return self
 
     def transform(self, texts: Sequence[str], embeddings: np.ndarray) -> sparse.csr_matrix:
+        """Sparse float32 (n, char vocabulary + word vocabulary + dim) features of ``texts`` and their (n, dim)
+        ``embeddings``. Raises RuntimeError when TF-IDF is on and the featuriser was never fitted."""
         blocks = []
         if self.config.use_tfidf:
             if self._char is None or self._word is None:
@@ -74,6 +81,8 @@ class Featuriser:
         return sparse.hstack(blocks, format="csr", dtype=np.float32)
 
     def state(self) -> dict[str, Any]:
+        """The fitted vocabularies (n-gram -> column) and idf vectors as plain data, what an artefact stores and
+        ``Featuriser(config, state)`` restores; all None without TF-IDF."""
         if not self.config.use_tfidf or self._char is None or self._word is None:
             return {"char_vocab": None, "char_idf": None, "word_vocab": None, "word_idf": None}
         return {

@@ -23,6 +23,11 @@ from smallfirst.errors import ConfigError, DataError, ModelFileError
 
 @dataclass(frozen=True, slots=True)
 class LoraConfig:
+    """LoRA (Hu et al., 2021) settings: adapter ``rank`` and ``alpha`` (scale alpha/rank), dropout, optimiser
+    ``steps`` of ``batch_size`` pairs at ``learning_rate``, prompt plus answer cut to ``max_length`` tokens, the
+    seed, and the projection modules that get adapters (all attention and MLP projections of a Llama-style
+    model)."""
+
     rank: int = 16
     alpha: int = 32
     dropout: float = 0.05
@@ -68,6 +73,8 @@ def load_gguf(gguf: str | Path) -> tuple[Any, Any]:
 
 
 def chat_prompt(tok: Any, system: str, user: str) -> str:
+    """The prompt text a chat model sees for (``system``, ``user``), through the tokenizer's own chat template,
+    ending where the assistant's answer begins."""
     msgs = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     return tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
 
@@ -204,6 +211,7 @@ def save_gguf(
 
 
 def write_meta(path: Path, meta: dict[str, Any]) -> None:
+    """Write ``meta`` as JSON to ``path`` atomically (a temporary sibling, then rename)."""
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(meta, indent=2))
     os.replace(tmp, path)

@@ -15,6 +15,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def check_name(name: str) -> str:
+    """``name`` unchanged if it can name a tier (1-64 letters, digits, '.', '_' or '-', starting with a letter or
+    digit, so it is also a safe folder name); raises ConfigError otherwise."""
     if not _NAME.match(name):
         raise ConfigError(
             f"invalid task name {name!r}",
@@ -24,10 +26,12 @@ def check_name(name: str) -> str:
 
 
 def tier_dir(home: Path, name: str) -> Path:
+    """``<home>/specialized/<name>``, the folder of tier ``name``; raises ConfigError for an invalid name."""
     return Path(home).expanduser() / "specialized" / check_name(name)
 
 
 def default_artifact_path(home: Path, name: str) -> Path:
+    """Where ``smallfirst specialize`` saves tier ``name``'s artefact unless told otherwise."""
     return tier_dir(home, name) / "artifact"
 
 
@@ -51,4 +55,5 @@ def register_tier(home: Path, name: str, artifact: str | Path, backend: str = "c
 
 
 def unregister_tier(home: Path, name: str) -> None:
+    """Make tier ``name`` unroutable by deleting its manifest (the artefact stays); no error if absent."""
     (tier_dir(home, name) / "tier.json").unlink(missing_ok=True)

@@ -33,11 +33,15 @@ def _last_user(messages: Sequence[Message]) -> str:
 
 
 class ClassifierModel:
+    """A trained classifier behind the ``Model`` contract, so routing, pricing and the log treat it as any tier.
+
+    ``info`` is the artefact's manifest, or None for a head trained in this process and never saved."""
+
     kind = "local"
     #: the encoder truncates long inputs instead of failing on them
     context_length: int | None = None
 
-    def __init__(self, name: str, classifier: TextClassifier, info: ArtifactInfo) -> None:
+    def __init__(self, name: str, classifier: TextClassifier, info: ArtifactInfo | None = None) -> None:
         self.name = name
         self.classifier = classifier
         self.info = info
@@ -49,9 +53,12 @@ class ClassifierModel:
 
     @property
     def logprob_threshold(self) -> float:
+        """``threshold`` as a log-probability (natural log), the scale a cascade compares a completion's logprob
+        on."""
         return math.log(max(self.classifier.threshold, 1e-12))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities, shape (len(texts), k), columns in the classifier's class order."""
         return self.classifier.predict_proba(texts)
 
     def _count_tokens(self, text: str) -> int:
@@ -61,6 +68,9 @@ class ClassifierModel:
         return len(tok.encode(text).ids)
 
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        """Classify the last user message: the label as text, one completion token, prompt tokens counted by the
+        encoder's tokenizer, and one logprob (the label's calibrated probability, natural log). Sampling
+        ``params`` are accepted and ignored. Raises DataError when no message has role "user"."""
         text = _last_user(messages)
         start = time.perf_counter()
         proba = self.classifier.predict_proba([text])[0]
@@ -79,15 +89,20 @@ class ClassifierModel:
         )
 
     def stream(self, messages: Sequence[Message], **params: Any) -> Iterator[Chunk]:
+        """The answer of ``complete`` as two chunks: the label, then the finish carrying the completion."""
         c = self.complete(messages, **params)
         yield Chunk(text=c.text)
         yield Chunk(text="", finish_reason=c.finish_reason, completion=c)
 
     def close(self) -> None:
+        """Drop the encoder (its ONNX session); it is loaded again if the model is used after."""
         self.classifier._encoder = None
 
 
 def build(name: str, spec: ModelSpec, settings: Settings) -> ClassifierModel:
+    """The registry's factory for ``backend = "classifier"``: load ``spec.artifact`` (checked against its
+    manifest) and warm the encoder with ``spec.n_threads`` or the configured threads. Raises ConfigError when no
+    artefact is named, ModelFileError when it is missing, corrupt or of another format."""
     if not spec.artifact:
         raise ConfigError(
             f"model {name!r} has backend 'classifier' but no artifact path",

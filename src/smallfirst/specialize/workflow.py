@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class EvalReport:
+    """A classifier on n held-out labelled items: accuracy (0..1) and escalation at its own threshold."""
+
     n: int
     accuracy: float
     escalation: EscalationReport
@@ -38,6 +40,10 @@ class EvalReport:
 
 @dataclass(frozen=True, slots=True)
 class SpecializeResult:
+    """What ``specialize`` did: the tier name, the data's source and size, the classes, the calibration split's
+    report, the evaluation (when an eval file was given), the saved artefact and the tier manifest that makes
+    it routable."""
+
     task: str
     source: str
     n_train: int
@@ -54,25 +60,61 @@ class SpecializeResult:
     dropped_classes: dict[str, int] = field(default_factory=dict)
 
 
-def evaluate(clf, data: LabelledData, encoder, progress: Progress = _quiet) -> EvalReport:  # type: ignore[no-untyped-def]
+@dataclass(frozen=True, slots=True)
+class Predictions:
+    """A classifier's calibrated answers on n labelled texts with k known classes.
+
+    ``proba`` (n, k) float32, columns in ``classes`` order; ``y`` (n,) int, the gold label's column or -1 for a
+    label the classifier never saw; ``correct`` (n,) bool, whether the most probable class is the gold one."""
+
+    classes: tuple[str, ...]
+    proba: np.ndarray
+    y: np.ndarray
+    correct: np.ndarray
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(n,) the probability of each answered class: what the escalation threshold compares against."""
+        return self.proba.max(axis=1)
+
+
+def predict(  # type: ignore[no-untyped-def]
+    clf, data: LabelledData, encoder=None, progress: Progress = _quiet, *, embeddings: np.ndarray | None = None
+) -> Predictions:
+    """Run ``clf`` (a ``TextClassifier``) over ``data`` and compare with its labels.
+
+    ``embeddings`` (n, dim), when given, must be ``encoder``'s vectors of ``data.texts`` in order; otherwise they
+    come from the on-disk embedding cache (``encode_cached``) with ``encoder``, or the classifier's own encoder
+    when ``encoder`` is None. ``progress("evaluate", done, n)`` reports encoding."""
     texts = list(data.texts)
-    done = 0
+    if embeddings is None:
+        done = 0
 
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        progress("evaluate", done, len(texts))
+        def _tick(n: int) -> None:
+            nonlocal done
+            done += n
+            progress("evaluate", done, len(texts))
 
-    emb = encode_cached(encoder, texts, progress=tick)
-    proba = clf.predict_proba(texts, emb)
-    pred = np.array([clf.classes[i] for i in proba.argmax(axis=1)])
-    correct = pred == np.array(data.labels)
-    unseen = tuple(sorted(set(data.labels) - set(clf.classes)))
+        embeddings = encode_cached(encoder or clf.encoder, texts, progress=_tick)
+    proba = clf.predict_proba(texts, embeddings)
+    index = {c: i for i, c in enumerate(clf.classes)}
+    y = np.array([index.get(v, -1) for v in data.labels], dtype=int)
+    return Predictions(tuple(clf.classes), proba, y, proba.argmax(axis=1) == y)
+
+
+def evaluate(  # type: ignore[no-untyped-def]
+    clf, data: LabelledData, encoder, progress: Progress = _quiet, *, embeddings: np.ndarray | None = None
+) -> EvalReport:
+    """Accuracy and escalation of ``clf`` on held-out labelled ``data`` (see ``predict`` for the arguments).
+
+    The escalation figures use the classifier's own threshold (set on its calibration split) and assume an
+    escalated item is answered right (``escalation_report`` with no fallback)."""
+    pred = predict(clf, data, encoder, progress, embeddings=embeddings)
     return EvalReport(
-        n=len(texts),
-        accuracy=float(correct.mean()),
-        escalation=escalation_report(proba.max(axis=1), correct, clf.threshold),
-        unseen_labels=unseen,
+        n=len(data),
+        accuracy=float(pred.correct.mean()),
+        escalation=escalation_report(pred.confidence, pred.correct, clf.threshold),
+        unseen_labels=tuple(sorted(set(data.labels) - set(clf.classes))),
     )
 
 
@@ -92,6 +134,16 @@ def specialize(
     config: TrainConfig | None = None,
     progress: Progress = _quiet,
 ) -> SpecializeResult:
+    """Train a classifier for niche ``task`` and register it as a model tier of that name.
+
+    The labels come from one of: ``train`` (a CSV, TSV or JSONL file with ``text_col`` and ``label_col``),
+    ``teacher`` (a configured model labels ``train``'s texts, into ``classes`` when given, else into the file's own
+    labels if it has them, else with short labels of its own), or ``labels_from_log`` (what ``log_model``, default
+    the large tier, answered in the request log). A teacher's or the log's classes seen fewer than ``MIN_PER_CLASS``
+    times are dropped and reported; a user's own rare classes are refused. ``eval_file`` (same columns) is scored
+    after training. The artefact goes to ``artifact`` or ``<home>/specialized/<task>/artifact``, replacing an older
+    one only once whole. Raises ConfigError for an invalid name, DataError for missing or unusable data,
+    UpstreamError when the teacher fails."""
     check_name(task)
     config = config or TrainConfig()
     gold: LabelledData | None = None
@@ -174,6 +226,9 @@ def specialize(
 def labels_from_log_data(
     settings: Settings, task: str, model: str | None, classes: Sequence[str] | None
 ) -> LabelledData:
+    """Training pairs from the request log: prompts ``model`` (default the configured large tier) answered,
+    its answers mapped onto ``classes``. ``task`` names the new tier only: logged requests are not filtered by
+    it. Raises DataError when the log holds no usable answers."""
     from smallfirst.specialize.distill import labels_from_log
 
     # the tier's own name rarely matches a logged task, so the log is filtered by the answering model only

@@ -63,6 +63,8 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the database behind ``engine`` to Alembic ``revision`` (default the latest) in one transaction;
+    applied revisions are recorded, so running it again does nothing."""
     from alembic import command
     from alembic.config import Config
 
@@ -74,6 +76,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 def dispose_all() -> None:
+    """Close every cached engine's connection pool and forget them (tests, and a process about to fork)."""
     with _LOCK:
         for engine in _ENGINES.values():
             engine.dispose()

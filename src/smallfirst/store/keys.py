@@ -30,6 +30,10 @@ SECRET_PREFIX = "sf-"
 
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
+    """A gateway key as callers see it (never its secret): ``prefix`` is the secret's first 10 characters, the
+    budget is USD per ``budget_period`` (None: unlimited), ``spent_usd`` counts the current period only,
+    ``rate_limit_rpm`` is requests per minute (None: unlimited), ``allowed_models`` empty means any."""
+
     id: str
     name: str
     prefix: str
@@ -44,17 +48,22 @@ class KeyRecord:
 
     @property
     def active(self) -> bool:
+        """True until the key is revoked."""
         return self.revoked_at is None
 
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
+    """A budget hold (USD) taken by ``reserve`` before a request runs, in the period starting at
+    ``period_start`` (Unix seconds); ``settle`` replaces it with the real cost."""
+
     key_id: str
     hold_usd: Decimal
     period_start: int
 
 
 def hash_secret(secret: str) -> str:
+    """The hex sha256 of a key's secret: all the database keeps of it."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
@@ -129,11 +138,14 @@ def _record(row: ApiKey, now: datetime | None = None) -> KeyRecord:
 
 
 def list_keys(engine: Engine) -> list[KeyRecord]:
+    """Every key, revoked ones included, oldest first."""
     with Session(engine) as session:
         return [_record(r) for r in session.scalars(select(ApiKey).order_by(ApiKey.created_at))]
 
 
 def any_keys(engine: Engine) -> bool:
+    """Whether any key was ever created (a revoked one counts): a loopback gateway runs open only while none
+    exists."""
     with Session(engine) as session:
         return session.execute(select(ApiKey.id).limit(1)).first() is not None
 
@@ -146,6 +158,7 @@ def find_key(engine: Engine, secret: str) -> KeyRecord | None:
 
 
 def revoke_key(engine: Engine, key_id: str) -> bool:
+    """Revoke key ``key_id`` now; False when no active key has that id (unknown, or already revoked)."""
     with Session(engine) as session, session.begin():
         result = session.execute(
             update(ApiKey)

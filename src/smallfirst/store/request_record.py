@@ -9,6 +9,11 @@ from decimal import Decimal
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
+    """One answered (or failed) request: who asked for which model and what answered, the routing decision
+    (policy, reason, score, threshold, models tried in order), tokens, ``latency_s`` and ``ttft_s`` in seconds,
+    ``cost_usd`` and ``baseline_usd`` (what the baseline model would have cost) as Decimal USD with the price
+    source, the error text (redacted before it is stored) and, when content logging is on, prompt and response."""
+
     id: str
     created_at: datetime
     #: "cli", "gateway", "demo", "collect", ...
@@ -43,4 +48,5 @@ class RequestRecord:
 
     @property
     def saving_usd(self) -> Decimal:
+        """Baseline cost minus actual cost, USD; negative when the answer cost more than the baseline would."""
         return self.baseline_usd - self.cost_usd

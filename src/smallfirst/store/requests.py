@@ -19,6 +19,7 @@ _FIELDS = [f.name for f in dataclasses.fields(RequestRecord)]
 
 
 def insert(engine: Engine, record: RequestRecord) -> None:
+    """Write one row of the request log (its error text redacted)."""
     insert_many(engine, [record])
 
 
@@ -46,6 +47,8 @@ def _to_record(row: Request) -> RequestRecord:
 def list_requests(engine: Engine, *, since: datetime | None = None, until: datetime | None = None,
                   tag: str | None = None, limit: int | None = None, newest_first: bool = False,
                   source: str | None = None) -> list[RequestRecord]:
+    """Rows created in [``since``, ``until``), optionally of one ``tag`` or ``source``, oldest first (or newest
+    first), at most ``limit``. Times are compared in UTC; returned ``created_at`` values are zone-aware."""
     stmt = select(Request)
     if since is not None:
         stmt = stmt.where(Request.created_at >= since)
@@ -70,12 +73,16 @@ def get_request(engine: Engine, request_id: str) -> RequestRecord | None:
 
 
 def set_quality(engine: Engine, request_id: str, quality: float) -> None:
+    """Record the graded quality (0..1) of a logged answer, e.g. once its gold answer is known; an unknown id
+    changes nothing."""
     with Session(engine) as session, session.begin():
         session.execute(update(Request).where(Request.id == request_id).values(quality=quality))
 
 
 @dataclass(frozen=True, slots=True)
 class Totals:
+    """Sums over a slice of the log: requests, failed ones, tokens, and cost and baseline cost in Decimal USD."""
+
     requests: int
     errors: int
     prompt_tokens: int
@@ -85,11 +92,14 @@ class Totals:
 
     @property
     def saving_usd(self) -> Decimal:
+        """Baseline cost minus actual cost, USD."""
         return self.baseline_usd - self.cost_usd
 
 
 def totals(engine: Engine, *, since: datetime | None = None, key_id: str | None = None,
            tag: str | None = None) -> Totals:
+    """Totals of the rows since ``since``, optionally of one key or tag, summed in SQL (money exactly, in
+    picodollars)."""
     stmt = select(func.count(), func.sum(case((Request.status != "ok", 1), else_=0)), func.sum(Request.prompt_tokens),
                   func.sum(Request.completion_tokens), func.sum(Request.cost_usd), func.sum(Request.baseline_usd))
     if since is not None:

@@ -12,10 +12,12 @@ from smallfirst.store.money import Money
 
 
 class Base(DeclarativeBase):
-    pass
+    """The declarative base of smallfirst's tables; Alembic compares migrations against its metadata."""
 
 
 class Request(Base):
+    """The request log, one row per request: the columns of ``RequestRecord``; money in picodollars."""
+
     __tablename__ = "requests"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

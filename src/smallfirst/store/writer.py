@@ -36,15 +36,19 @@ class LogWriter:
         self._thread.start()
 
     def submit(self, record: RequestRecord) -> None:
+        """Queue ``record`` for writing and return at once; it is written within about 0.1 s."""
         self._queue.put(record)
 
     def flush(self, timeout: float = 30.0) -> bool:
+        """Wait up to ``timeout`` seconds until every record submitted so far is written (or its failure logged);
+        False if the time ran out."""
         done = threading.Event()
         self._queue.put(done)
         self._hurry.set()
         return done.wait(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
+        """Flush, then stop the writer thread (waiting up to ``timeout`` seconds for each)."""
         self.flush(timeout)
         self._queue.put(None)
         self._hurry.set()

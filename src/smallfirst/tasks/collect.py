@@ -21,10 +21,12 @@ MAX_TOKENS = {"gsm8k": 320, "mmlu": 4, "cuad": 4, "banking77": 16}
 
 
 def max_tokens(task: str) -> int:
+    """The completion-token budget for ``task``: its family's (the part before "/") from ``MAX_TOKENS``, else 256."""
     return MAX_TOKENS.get(task.split("/")[0], 256)
 
 
 def journal_path(out: Path) -> Path:
+    """The journal beside outcome file ``out``: ``<out>.journal.jsonl``, one graded (item, model) result a line."""
     return out.with_name(out.name + ".journal.jsonl")
 
 

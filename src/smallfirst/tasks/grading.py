@@ -12,6 +12,12 @@ def _norm(s: str) -> str:
 
 
 def extract(task: str, text: str, labels: tuple[str, ...] = ()) -> str | None:
+    """The answer a model's free ``text`` gives for a ``task`` item, or None when it gives none.
+
+    By task family (the part of ``task`` before "/"): gsm8k, the number after "####" or "answer is", else the
+    last number, commas dropped; mmlu, the letter A-D after "answer" or at the start; cuad, the first Yes or No;
+    with ``labels`` (classification), the label the text is (case and punctuation aside), else the longest label
+    it mentions; any other task, the stripped text."""
     family = task.split("/")[0]
     t = text.strip()
     if family == "gsm8k":

@@ -21,6 +21,10 @@ from smallfirst.models.completion import Message
 
 @dataclass(frozen=True, slots=True)
 class TaskItem:
+    """One workload item: an id unique in its file, the task (a family, optionally ``family/subtask``), the chat
+    messages sent to a model, the gold answer when known, and the bare input text when it differs from the last
+    message."""
+
     id: str
     task: str
     messages: tuple[Message, ...]
@@ -30,9 +34,11 @@ class TaskItem:
 
     @property
     def prompt(self) -> str:
+        """What a router or classifier reads: ``text`` when set, else the last message's content."""
         return self.text if self.text is not None else str(self.messages[-1]["content"])
 
     def to_json(self) -> dict:
+        """The item as one line of the workload format (``gold`` and ``text`` only when set)."""
         out: dict = {"id": self.id, "task": self.task, "messages": list(self.messages)}
         if self.gold is not None:
             out["gold"] = self.gold
@@ -42,6 +48,9 @@ class TaskItem:
 
 
 def load_items(path: str | Path) -> list[TaskItem]:
+    """Read a JSONL workload (the format above). An item without ``id`` gets ``<file stem>-<line>``, without
+    ``task`` "general". Raises DataError naming the file and line for a missing file, invalid JSON, an item
+    without messages or prompt, a duplicate id, or a file with no items."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"workload file {p} does not exist",
@@ -81,6 +90,7 @@ def load_items(path: str | Path) -> list[TaskItem]:
 
 
 def save_items(items: Sequence[TaskItem], path: str | Path) -> Path:
+    """Write ``items`` as a JSONL workload atomically (a temporary file, then rename); returns the path."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_suffix(p.suffix + ".tmp")

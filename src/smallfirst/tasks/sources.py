@@ -11,11 +11,12 @@ from __future__ import annotations
 import csv
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 
 from smallfirst.errors import DataError
+from smallfirst.models.completion import Message
 from smallfirst.tasks.items import TaskItem
 
 TASKS = ("banking77", "cuad", "gsm8k", "mmlu")
@@ -44,40 +45,83 @@ def banking77_labels(data_dir: Path | None = None) -> tuple[str, ...]:
     return tuple(json.loads((folder / "categories.json").read_text(encoding="utf-8")))
 
 
+#: the instruction for a model fine-tuned on Banking77's intents (a LoRA niche): it has learnt the labels, and
+#: the 77 of them would not fit the short training context, so the prompt does not list them
+BANKING77_TUNED_SYSTEM = (
+    "Reply with the intent label of the bank customer's message, in snake_case, and nothing else."
+)
+
+
+def banking77_messages(text: str, labels: Sequence[str] | None = None) -> tuple[Message, ...]:
+    """The chat messages that ask for ``text``'s intent: (system, user).
+
+    With ``labels`` the system turn lists them (the zero-shot prompt every Banking77 item carries; identical for
+    every item, so a local model reuses its KV cache); None gives ``BANKING77_TUNED_SYSTEM``."""
+    system = BANKING77_TUNED_SYSTEM if labels is None else (
+        "You triage a bank's customer support messages. Reply with exactly one intent label from this "
+        "list and nothing else:\n" + ", ".join(labels))
+    return ({"role": "system", "content": system}, {"role": "user", "content": text})
+
+
 def banking77(data_dir: Path | None, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
-    """``n`` support messages sampled from Banking77's ``split``, asking for one intent label."""
+    """``n`` support messages sampled from Banking77's ``split``, asking for one intent label.
+
+    Sampled with ``random.Random(seed)``; an item's id is ``banking77-<split>-<row>`` (row: 0-based, in the
+    CSV). Raises DataError when the set or its ``categories.json`` is missing."""
     labels = banking77_labels(data_dir)
     folder = set_dir(data_dir, "banking77", (f"{split}.csv",))
     with (folder / f"{split}.csv").open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    # The label list goes in the system turn, identical for every item, so a local model reuses its KV cache.
-    system = ("You triage a bank's customer support messages. Reply with exactly one intent label from this "
-              "list and nothing else:\n" + ", ".join(labels))
     picked = random.Random(seed).sample(rows, min(n, len(rows)))
     return [TaskItem(id=f"banking77-{split}-{rows.index(r)}", task="banking77", gold=r["category"], text=r["text"],
-                     messages=({"role": "system", "content": system}, {"role": "user", "content": r["text"]}))
+                     messages=banking77_messages(r["text"], labels))
             for r in picked]
 
 
-def cuad(data_dir: Path | None, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
-    """``n`` contract clauses from CUAD's ``split`` (half Yes, half No), each with its clause type's question."""
+def cuad_types(data_dir: Path | None, split: str = "test") -> list[Path]:
+    """The clause-type folders of CUAD (``CUAD_<type>``, 38 in LegalBench's layout), sorted by name.
+
+    Each holds ``base_prompt.txt`` (LegalBench's prompt; its first line is the clause type's question) and
+    ``train.tsv``/``test.tsv`` with ``text`` and ``label`` (Yes/No) columns. Raises DataError when the set is
+    missing."""
     root = set_dir(data_dir, "cuad", (f"CUAD_Anti-Assignment/{split}.tsv",))
-    yes: list[tuple[str, str, str, int, str]] = []
-    no: list[tuple[str, str, str, int, str]] = []
-    for folder in sorted(root.glob("CUAD_*")):
-        kind = folder.name.removeprefix("CUAD_")
-        question = (folder / "base_prompt.txt").read_text(encoding="utf-8").strip().splitlines()[0]
+    return sorted(root.glob("CUAD_*"))
+
+
+@cache
+def cuad_question(folder: Path) -> str:
+    """The question a clause type asks (``base_prompt.txt``'s first line), e.g. whether a clause restricts
+    assignment."""
+    return (folder / "base_prompt.txt").read_text(encoding="utf-8").strip().splitlines()[0]
+
+
+def cuad_item(folder: Path, row: int, clause: str, gold: str | None, split: str = "test") -> TaskItem:
+    """One CUAD clause as a task item: its type's question, the clause, and "Answer Yes or No.".
+
+    ``folder`` is a clause-type folder (``cuad_types``), ``row`` the clause's 0-based row in ``<split>.tsv`` (it
+    makes the id ``cuad-<split>-<type>-<row>``); ``text`` is ``"<type>: <clause>"``, what a router reads."""
+    kind = folder.name.removeprefix("CUAD_")
+    return TaskItem(id=f"cuad-{split}-{kind}-{row}", task="cuad", gold=gold, text=f"{kind.replace('_', ' ')}: {clause}",
+                    messages=({"role": "user",
+                               "content": f"{cuad_question(folder)}\n\nClause: {clause}\n\nAnswer Yes or No."},))
+
+
+def cuad(data_dir: Path | None, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:
+    """``n`` contract clauses from CUAD's ``split`` (half Yes, half No), each with its clause type's question.
+
+    Sampled with ``random.Random(seed)`` over all clause types. Raises DataError when the set is missing."""
+    yes: list[tuple[Path, int, str, str]] = []
+    no: list[tuple[Path, int, str, str]] = []
+    for folder in cuad_types(data_dir, split):
         with (folder / f"{split}.tsv").open(newline="", encoding="utf-8") as fh:
             for i, row in enumerate(csv.DictReader(fh, delimiter="\t")):
                 if row["label"] in ("Yes", "No"):
-                    (yes if row["label"] == "Yes" else no).append((kind, question, row["text"], i, row["label"]))
+                    (yes if row["label"] == "Yes" else no).append((folder, i, row["text"], row["label"]))
     rng = random.Random(seed)
     # Balance Yes and No: each clause type's split leans one way, which would flatter a constant guess.
     picked = rng.sample(yes, min(n - n // 2, len(yes))) + rng.sample(no, min(n // 2, len(no)))
     rng.shuffle(picked)
-    return [TaskItem(id=f"cuad-{split}-{kind}-{i}", task="cuad", gold=label, text=f"{kind.replace('_', ' ')}: {clause}",
-                     messages=({"role": "user", "content": f"{question}\n\nClause: {clause}\n\nAnswer Yes or No."},))
-            for kind, question, clause, i, label in picked]
+    return [cuad_item(folder, i, clause, label, split) for folder, i, clause, label in picked]
 
 
 def gsm8k(data_dir: Path | None, n: int, seed: int = 0, split: str = "test") -> list[TaskItem]:

@@ -10,6 +10,8 @@ target_metadata = Base.metadata
 
 
 def run() -> None:
+    """Run the migrations on the connection ``store.db.migrate`` passes in, or on the URL of an alembic.ini
+    (``sqlalchemy.url``) when run from the Alembic command line."""
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)

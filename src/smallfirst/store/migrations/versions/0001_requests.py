@@ -14,6 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Create the ``requests`` table (the request log) and its indexes."""
     op.create_table(
         "requests",
         sa.Column("id", sa.String(36), primary_key=True),
@@ -51,4 +52,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop the ``requests`` table (the request log) and its indexes, and its rows with it."""
     op.drop_table("requests")

@@ -14,6 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Create the ``api_keys`` table."""
     op.create_table(
         "api_keys",
         sa.Column("id", sa.String(32), primary_key=True),
@@ -32,4 +33,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop the ``api_keys`` table, and its rows with it."""
     op.drop_table("api_keys")

@@ -1,19 +1,25 @@
-"""The economic model a user configures in TOML: B and P per task type, model prices, hardware, fixed costs.
+"""The inputs of the economics: what a user assumes, in one TOML file. B and P per task type, the demand model,
+how each model is priced, the hardware profile, fixed costs and routing overhead.
 
-Every section forbids unknown keys, and a typo is reported with the closest valid key, because a silently
-ignored ``vaule_good`` would change the verdict without a word.
+B (what an answer is worth to the customer), P (what the customer pays), the demand model and the fixed costs
+are a business's assumptions; C is measured (``costs/`` prices it). ``[hardware]`` is the one
+``config.HardwareProfile`` of smallfirst, the profile the request log is priced with: without it the report
+takes the caller's (the ``smallfirst`` settings'). Every section forbids unknown keys, and a typo is reported
+with the closest valid key, because a silently ignored ``vaule_good`` would change the verdict without a word.
 """
 
 from __future__ import annotations
 
 import difflib
 import tomllib
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from smallfirst.config import HardwareProfile
 from smallfirst.errors import ConfigError
 
 LEDGER_CURRENCY = "USD"
@@ -75,30 +81,23 @@ class TaskValue(_Strict):
 
 
 class ModelPrice(_Strict):
-    """How one model's variable cost is priced when the workload does not carry measured costs."""
+    """How one model's variable cost is priced when the workload does not carry measured costs: exactly as the
+    ledger prices it (``costs.ledger.price_usage``), from list prices, two manual per-token prices, or the
+    hardware profile (``local = true``)."""
 
     input_per_mtok: Decimal | None = Field(default=None, ge=0)
     output_per_mtok: Decimal | None = Field(default=None, ge=0)
     #: ``provider:model`` looked up in genai-prices
     genai_prices: str | None = None
-    #: priced by [hardware] over measured latency
+    #: priced by [hardware]: the compute each request occupied (its tokens over the model's measured throughput)
     local: bool = False
     source: str | None = None
     currency: str = LEDGER_CURRENCY
 
 
-class Hardware(_Strict):
-    name: str = "local"
-    purchase: Decimal = Field(default=Decimal(0), ge=0)
-    lifetime_months: int = Field(default=36, gt=0)
-    #: share of wall-clock time the machine serves requests; amortisation is spread over that time only
-    utilisation: float = Field(default=0.5, gt=0, le=1)
-    watts: float = Field(default=0, ge=0)
-    energy_per_kwh: Decimal = Field(default=Decimal(0), ge=0)
-    pue: float = Field(default=1.0, ge=1.0)
-
-
 class FixedCosts(_Strict):
+    """Costs that do not grow with volume, in USD: one-off ones spread over ``months``, and monthly ones."""
+
     development: Decimal = Field(default=Decimal(0), ge=0)
     fine_tuning: Decimal = Field(default=Decimal(0), ge=0)
     hardware: Decimal = Field(default=Decimal(0), ge=0)
@@ -107,6 +106,7 @@ class FixedCosts(_Strict):
     months: int = Field(default=24, gt=0)
 
     def per_month(self) -> Decimal:
+        """USD a month: ``platform_per_month`` plus the one-off costs over ``months``."""
         return self.platform_per_month + (self.development + self.fine_tuning + self.hardware) / self.months
 
 
@@ -116,14 +116,29 @@ class Overhead(_Strict):
     per_request: Decimal = Field(default=Decimal(0), ge=0)
 
 
+#: the demand models a report can state: see ``EconConfig.demand``
+DEMAND_MODELS = ("willingness-to-pay", "fixed")
+
+
 class EconConfig(_Strict):
+    """The whole economic model of one report. ``demand`` is the one demand model every monthly figure uses:
+
+    - ``willingness-to-pay`` (default): ``volume_per_month`` is the market, the requests a month sent at a price
+      of zero; a task type's requests are bought when its willingness to pay (the expected B of that task under
+      the scenario) is at least its price, and not at all above it. Monthly profit, break-even and the
+      profit-maximising price all follow from that.
+    - ``fixed``: ``volume_per_month`` requests are bought at any price (a contract, an internal service);
+      there is then no profit-maximising price.
+    """
+
     currency: str = LEDGER_CURRENCY
-    #: monthly request volume used for monthly profit; break-even is reported regardless
+    #: requests a month: the market under the willingness-to-pay demand model, the volume sold under a fixed one
     volume_per_month: int = Field(default=100_000, gt=0)
+    demand: Literal["willingness-to-pay", "fixed"] = "willingness-to-pay"
     price: PriceSpec | None = None
     tasks: dict[str, TaskValue]
     models: dict[str, ModelPrice] = Field(default_factory=dict)
-    hardware: Hardware = Hardware()
+    hardware: HardwareProfile = Field(default_factory=HardwareProfile)
     #: fixed costs every scenario carries
     fixed: FixedCosts = FixedCosts()
     #: extra fixed costs of any scenario that uses a small (non-baseline) model
@@ -150,6 +165,7 @@ class EconConfig(_Strict):
         return self
 
     def price_for(self, task_key: str) -> PriceSpec:
+        """P of a task type: its own price, else the default ``[price]``; ConfigError when neither is set."""
         spec = self.tasks[task_key].price or self.price
         if spec is None:
             raise ConfigError(
@@ -157,6 +173,28 @@ class EconConfig(_Strict):
                 hint=f"add [price] or [tasks.{task_key}.price] to the economics config",
             )
         return spec
+
+
+def task_key(config: EconConfig, task: str | None) -> str | None:
+    """The config's task type for a workload task: exact, then its family before '/', then 'default'."""
+    name = task or ""
+    if name in config.tasks:
+        return name
+    family = name.split("/", 1)[0]
+    if family in config.tasks:
+        return family
+    return "default" if "default" in config.tasks else None
+
+
+def check_tasks(config: EconConfig, tasks: Iterable[str | None]) -> None:
+    """Raise ConfigError naming the workload's task types that have no value B in the config."""
+    missing = sorted({t or "(no task)" for t in tasks if task_key(config, t) is None})
+    if missing:
+        shown = ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else "")
+        raise ConfigError(
+            f"no value B for task type(s) present in the workload: {shown}",
+            hint=f"add [tasks.{missing[0].split('/')[0]}] with value_good/value_bad, or a [tasks.default]",
+        )
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
@@ -189,7 +227,15 @@ def _unwrap(tp: Any) -> Any:
     return tp
 
 
-def parse_config(data: dict[str, Any], *, source: str = "economics config") -> EconConfig:
+def parse_config(
+    data: dict[str, Any], *, source: str = "economics config", hardware: HardwareProfile | None = None
+) -> EconConfig:
+    """Validate a parsed TOML table into an EconConfig, or raise ConfigError naming the key at fault.
+
+    ``hardware`` is the profile to use when ``data`` has no ``[hardware]`` table (the settings' profile, which
+    priced the request log); without either, HardwareProfile's defaults."""
+    if hardware is not None and "hardware" not in data:
+        data = {**data, "hardware": hardware}
     try:
         return EconConfig.model_validate(data)
     except ValidationError as exc:
@@ -200,6 +246,13 @@ def _as_config_error(exc: ValidationError, source: str) -> ConfigError:
     err = exc.errors()[0]
     loc = tuple(err["loc"])
     where = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden" and loc[:1] == ("hardware",) and str(loc[-1]) in _OLD_HARDWARE_KEYS:
+        new = _OLD_HARDWARE_KEYS[str(loc[-1])]
+        return ConfigError(
+            f"{source}: unknown key {where!r}",
+            hint=f"[hardware] is smallfirst's one hardware profile now: {new}",
+            param=where,
+        )
     if err["type"] == "extra_forbidden":
         valid = _fields_at(EconConfig, loc)
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
@@ -209,7 +262,17 @@ def _as_config_error(exc: ValidationError, source: str) -> ConfigError:
     return ConfigError(f"{source}: {where}: {msg}", param=where)
 
 
-def load_config(path: str | Path) -> EconConfig:
+#: keys of the economics report's former hardware table, and what the one hardware profile calls them
+_OLD_HARDWARE_KEYS = {
+    "purchase": "write price_usd (USD)",
+    "lifetime_months": "write amortisation_years (lifetime_months / 12)",
+    "energy_per_kwh": "write electricity_usd_per_kwh",
+}
+
+
+def load_config(path: str | Path, *, hardware: HardwareProfile | None = None) -> EconConfig:
+    """Read and validate an economics TOML file (see :func:`parse_config` for ``hardware``); ConfigError when it
+    is missing, not TOML, or invalid."""
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"economics config {p} does not exist",
@@ -218,4 +281,4 @@ def load_config(path: str | Path) -> EconConfig:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc})") from None
-    return parse_config(data, source=str(p))
+    return parse_config(data, source=str(p), hardware=hardware)
