@@ -24,7 +24,7 @@ def plan(tmp_path: Path) -> DemoPlan:
     # The shipped files only: the demo must need nothing outside the package but the models.
     return DemoPlan(workload=bundled("workload/mixed.jsonl"), outcomes="local-ladder",
                     econ_config=economics_config("demo"), out_dir=tmp_path / "report", run_dir=tmp_path / "run",
-                    mix=MIX)
+                    mix=MIX, replay=300)
 
 
 def test_demo_serves_four_scenarios_grades_and_reports(plan: DemoPlan, llama_server: str,
@@ -63,6 +63,11 @@ def test_demo_serves_four_scenarios_grades_and_reports(plan: DemoPlan, llama_ser
     assert result.memo_hits > 0, "scenarios sharing a (model, prompt) must reuse its measured completion"
     html = result.files.html.read_text()
     assert "value created" in html.lower() and "value captured" in html.lower()
+    # the replayed learning curve is a section of the report, with its plot (no model compute)
+    md = result.files.markdown.read_text()
+    assert "## Learning from traffic (replayed)" in md and "Last-1000 saving" in md
+    assert "learning_curve.png" in md and (plan.out_dir / "learning_curve.png").is_file()
+    assert "Learning from traffic (replayed)" in html
     assert any("hybrid router" in line for line in lines)
     names = {r.name for r in result.report.results}
     assert set(SCENARIOS) <= names

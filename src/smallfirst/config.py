@@ -122,7 +122,7 @@ class RoutingSettings(_Strict):
     #: rules router: task -> model, keywords -> model, length cut
     rules: dict[str, Any] = Field(default_factory=dict)
     #: the built-in cascade (model "cascade", and "auto" until a policy is set): its signal and threshold
-    cascade_signal: Literal["logprob", "consistency"] = "logprob"
+    cascade_signal: Literal["logprob", "min-logprob", "margin", "entropy", "consistency"] = "logprob"
     cascade_threshold: float = -0.6
     #: extra answers a consistency cascade draws from the small model
     cascade_samples: int = Field(default=2, ge=1, le=8)
@@ -171,6 +171,52 @@ class ResponseCacheSettings(_Strict):
     models: list[str] = Field(default_factory=list)
 
 
+class LearningSettings(_Strict):
+    """Learning from served traffic (``smallfirst.learning``): shadow answers, grading, refit, guarded promotion.
+
+    Until a learned policy is promoted, the policy named ``policy`` (``auto``) sends every request to the large
+    tier (``routing.large``); shadowing answers a share of them with the small tier too, off the request path."""
+
+    #: learn on the gateway (``smallfirst serve``); off, ``auto`` stays on the large tier unless routing.policy is set
+    enabled: bool = True
+    #: the requestable policy that learning manages
+    policy: str = "auto"
+    #: share (0..1) of gradable requests also answered by the other tier while no learned policy serves (then the
+    #: large tier answers everything, and the shadow is the small tier's: cheap)
+    shadow_rate: float = Field(default=0.1, ge=0, le=1)
+    #: the same share once a learned policy serves: the guard's measurement, and further learning (a request the
+    #: small tier answered costs a full large call to shadow)
+    guard_rate: float = Field(default=0.05, ge=0, le=1)
+    #: cap on learning cost (shadow answers and judge calls) per UTC day, in USD; over it, shadowing pauses
+    budget_usd_per_day: Decimal = Field(default=Decimal("1.00"), ge=0)
+    #: the judge that grades pairs without gold: a model name, "large" for routing.large, "" for none (then only
+    #: requests that carry gold, or get feedback, are graded)
+    judge: str = "large"
+    #: shadow requests that cannot be graded when they are answered (no gold, no judge), awaiting feedback
+    shadow_ungraded: bool = False
+    #: refit after this many new graded outcomes; and never before ``min_outcomes``
+    refit_every: int = Field(default=200, ge=10)
+    min_outcomes: int = Field(default=200, ge=20)
+    #: the user's target: quality=0.95 (of the large tier), share=0.3 or budget=2.5 (USD per 1,000 requests)
+    target: str = "quality=0.95"
+    #: one-sided confidence that the calibrated threshold meets a quality target on the outcomes (0 = the point
+    #: estimate)
+    confidence: float = Field(default=0.9, ge=0, lt=1)
+    #: cross-fitting folds for the challenger's metric and its fold-to-fold spread
+    folds: int = Field(default=5, ge=2, le=20)
+    #: router specs the learner chooses from (``smallfirst eval`` syntax); empty: ``evaluate.choose.LEARNING_ROUTERS``
+    routers: list[str] = Field(default_factory=list)
+    #: order prompts by expected quality gain per extra dollar (needs costs in the outcomes, which shadowing
+    #: records); off, by expected gain alone
+    per_dollar: bool = True
+    #: the guard: graded outcome rows (served under the promoted policy) it looks back over, and the one-sided
+    #: confidence with which quality must be below the target before it rolls back
+    guard_window: int = Field(default=200, ge=20)
+    guard_confidence: float = Field(default=0.95, gt=0, lt=1)
+    #: seeds the shadow sampler (a fixed seed makes a replayed run reproducible)
+    seed: int = 0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMALLFIRST_", env_nested_delimiter="__", extra="forbid")
 
@@ -190,6 +236,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     #: (not "cache": $SMALLFIRST_CACHE names the model cache folder)
     response_cache: ResponseCacheSettings = Field(default_factory=ResponseCacheSettings)
+    learning: LearningSettings = Field(default_factory=LearningSettings)
     config_path: Path | None = None
 
     @field_validator("home", mode="before")

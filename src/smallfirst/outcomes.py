@@ -128,15 +128,39 @@ class Outcomes:
         )
 
 
-def _check_score_kind(quality: np.ndarray, declared: bool | None, source: str) -> bool:
+def _check_score_kind(quality: np.ndarray, declared: bool | None, source: str,
+                      models: Sequence[str] = ()) -> bool:
+    """True for graded quality, False for binary. Raises DataError for any mix of scales: JSON true/false beside
+    numbers that are not 0/1, one model scored 0/1 while another is graded, one model on a 0..1 scale while another
+    goes above 1, or one prompt scored on both (a fraction for one model, above 1 for another)."""
     finite = quality[~np.isnan(quality)]
     binary = bool(np.isin(finite, (0.0, 1.0)).all())
-    if declared is None:
-        return not binary
-    if not declared and not binary:
+    if declared is not None and not declared and not binary:
         raise DataError(f"{source}: quality mixes binary and graded scores",
                         hint="use 0/1 for every model, or graded scores for every model")
-    return declared
+    if binary:
+        return False if declared is None else declared
+    names = list(models) or [f"model {j + 1}" for j in range(quality.shape[1])]
+    cols = [quality[:, j][~np.isnan(quality[:, j])] for j in range(quality.shape[1])]
+    col_binary = [bool(np.isin(c, (0.0, 1.0)).all()) for c in cols]
+    hint = "score every model on one scale (all 0/1, all 0..1, or all on the same graded scale, e.g. 1-10)"
+    if any(col_binary):
+        b = names[col_binary.index(True)]
+        g = names[col_binary.index(False)]
+        raise DataError(f"{source}: quality mixes binary and graded scores: {b} is scored 0/1, {g} on a graded "
+                        f"scale (up to {cols[col_binary.index(False)].max():g})", hint=hint)
+    tops = [float(c.max()) if len(c) else 0.0 for c in cols]
+    if min(tops) <= 1.0 < max(tops):
+        low, high = names[tops.index(min(tops))], names[tops.index(max(tops))]
+        raise DataError(f"{source}: quality mixes scales: {low} stays within 0..1, {high} reaches {max(tops):g}",
+                        hint=hint)
+    fractional = (quality > 0) & (quality < 1)
+    above = quality > 1
+    mixed = np.flatnonzero(fractional.any(axis=1) & above.any(axis=1))
+    if len(mixed):
+        raise DataError(f"{source}: quality mixes scales within prompt {int(mixed[0]) + 1}: a fraction of 1 for one "
+                        "model, above 1 for another", hint=hint)
+    return True
 
 
 def from_records(records: Sequence[dict], *, source: str = "outcomes", models: Sequence[str] | None = None) -> Outcomes:
@@ -191,7 +215,7 @@ def from_records(records: Sequence[dict], *, source: str = "outcomes", models: S
                     has_extra[f] = True
             row_answers[j] = res.get("answer")
         answers.append(tuple(row_answers))
-    graded = _check_score_kind(quality, False if kinds == {"binary"} else None, source)
+    graded = _check_score_kind(quality, False if kinds == {"binary"} else None, source, order)
     golds = tuple(r.get("gold") for r in records)
     return Outcomes(
         ids=tuple(str(r.get("id", i)) for i, r in enumerate(records)),

@@ -27,14 +27,14 @@ from smallfirst.costs.prices import Price
 from smallfirst.costs.records import Cost
 from smallfirst.errors import SmallfirstError, UpstreamError
 from smallfirst.models.circuit import CircuitBreaker
-from smallfirst.models.completion import Chunk, Completion, Message, Usage
+from smallfirst.models.completion import Chunk, Completion, Message, Usage, prompt_text
 from smallfirst.models.registry import ModelPool, canonical_path, resolve
 from smallfirst.redact import redact
 from smallfirst.response_cache import ResponseCache
 from smallfirst.routing.policy import Decision, Escalating, Policy, Verdict
 from smallfirst.store.request_record import RequestRecord
 
-__all__ = ["Answer", "RequestContext", "Service", "prompt_text"]
+__all__ = ["Answer", "RequestContext", "Served", "Service", "prompt_text"]
 
 _SPEC_TTL_S = 5.0
 _T = TypeVar("_T")
@@ -67,14 +67,20 @@ class RequestContext:
     task: str | None = None
     tag: str | None = None
     request_id: str | None = None
+    #: the right answer, when the caller knows it (the gateway's ``smallfirst.gold``): learning grades by it
+    gold: str | None = None
 
 
-def prompt_text(messages: Sequence[Message]) -> str:
-    """What routers read: the last user turn (earlier turns rarely change how hard the ask is)."""
-    for m in reversed(messages):
-        if m.get("role") == "user":
-            return str(m.get("content") or "")
-    return str(messages[-1].get("content") or "") if messages else ""
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One answered request as the :attr:`Service.answered` hooks see it: what was asked (``requested`` name,
+    ``messages``, sampling ``params``), by whom, and the answer."""
+
+    requested: str
+    messages: tuple[Message, ...]
+    params: dict[str, Any]
+    ctx: RequestContext
+    answer: Answer
 
 
 class Service:
@@ -94,6 +100,9 @@ class Service:
         self._policies: dict[str, Policy] | None = policies
         #: called after each logged request; the gateway hooks metrics and budgets here
         self.observers: list[Callable[[RequestRecord], None]] = []
+        #: called on the event loop with each request answered, after its row is submitted; learning hooks here
+        #: (``smallfirst.learning``). A hook must return at once: slow work goes to a task of its own.
+        self.answered: list[Callable[[Served], None]] = []
         self._specs: dict[str, tuple[ModelSpec, float]] = {}
         self._writer: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -288,7 +297,9 @@ class Service:
                        ctx: RequestContext, params: dict[str, Any]) -> Answer:
         """The first model's answer, judged by ``policy``; kept, or replaced by the model the verdict names.
         Whatever the judgement paid for (the escalated attempt, resampled answers) is priced into the answer."""
-        first, first_decision = await self._complete_with_fallbacks(decision, messages, {**params, "logprobs": True})
+        # five alternatives per token: what the margin and entropy signals read (routing.confidence)
+        first, first_decision = await self._complete_with_fallbacks(decision, messages,
+                                                                    {"top_logprobs": 5, **params, "logprobs": True})
         hot = max(float(params.get("temperature") or 0.0), 0.7)
 
         async def _resample(seed: int) -> Completion:
@@ -462,36 +473,21 @@ class _Attempt:
     def __enter__(self) -> _Attempt:
         return self
 
-    def cached(self) -> Answer | None:
-        """The response cache's answer to this request, priced at nothing against the baseline, or None."""
-        cache = self.service.cache
-        if cache is None:
-            return None
-        self._cache_key = cache.key(self.requested, self.messages, self.params, self.ctx.key_id)
-        hit = cache.get(self._cache_key) if self._cache_key is not None else None
-        if hit is None:
-            return None
-        c = dataclasses.replace(hit.completion, wall_seconds=time.perf_counter() - self.started, ttft_seconds=0.0)
-        age = time.monotonic() - hit.stored_at
-        self.decision = Decision(model=c.model, policy="cache", reason=f"response cache: the answer of request "
-                                 f"{hit.request_id} ({hit.policy}), {age:.0f}s old")
-        baseline = self.service.ledger.baseline(c.usage)
-        cost = Cost(Decimal(0), baseline.usd, "response cache", self.service.settings.baseline_model)
-        return Answer(request_id=self.ctx.request_id or "", completion=c, decision=self.decision, cost=cost)
-
-    def partial(self, model: Any, name: str, text: str) -> None:
-        """Note streamed text as it goes out, from ``model`` (named ``name``), to charge for if the caller leaves."""
-        self._model, self._name = model, name
-        self.emitted.append(text)
-
     def succeeded(self, answer: Answer) -> None:
-        """Log the request's success row (and store a deterministic answer in the response cache)."""
+        """Log the request's success row (and store a deterministic answer in the response cache), then tell the
+        ``answered`` hooks (learning) about an answer a model produced (not a cache hit)."""
         svc = self.service
         svc._write(svc._record(answer.request_id, self.requested, self.ctx, self.messages, self.params,
                                decision=answer.decision, completion=answer.completion, cost=answer.cost, status=200,
                                error=None, seconds=time.perf_counter() - self.started))
-        if self._cache_key is not None and svc.cache is not None and answer.decision.policy != "cache":
+        if answer.decision.policy == "cache":
+            return
+        if self._cache_key is not None and svc.cache is not None:
             svc.cache.put(self._cache_key, answer.completion, answer.decision.policy, answer.request_id)
+        if svc.answered:
+            served = Served(self.requested, tuple(self.messages), dict(self.params), self.ctx, answer)
+            for hook in svc.answered:
+                hook(served)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc is None:

@@ -48,7 +48,9 @@ def demo(workload: Path = typer.Option(None, help="Workload JSONL (format: docs/
          large: str = typer.Option(None, help="Large tier (default: routing.large; an API model if configured)."),
          learn_from: str = typer.Option("qwen2.5-coder-0.5b,qwen2.5-coder-1.5b",
                                         help="Weak,strong model names in the outcome file the router learns from."),
-         specialist_limit: int = typer.Option(None, help="Train specialists on at most this many examples.")) -> None:
+         specialist_limit: int = typer.Option(None, help="Train specialists on at most this many examples."),
+         replay: int = typer.Option(3000, min=0, max=3000, help="Recorded requests the report's learning section "
+                                                               "replays (no model compute; 0 leaves it out).")) -> None:
     """Is small-model-first profitable for this workload? Serve it four ways and measure."""
     from smallfirst.cli.shipped import economics_config
     from smallfirst.datasets import bundled
@@ -62,7 +64,7 @@ def demo(workload: Path = typer.Option(None, help="Workload JSONL (format: docs/
     plan = DemoPlan(workload=workload or bundled("workload/mixed.jsonl"), outcomes=outcomes,
                     econ_config=economics_config(econ), data_dir=data_dir, out_dir=out,
                     run_dir=settings.home / "demo" / (run or ""), mix=None if full else _mix(mix),
-                    per_plan=run is None, fresh=fresh)
+                    per_plan=run is None, fresh=fresh, replay=replay)
     with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         bars = {s: progress.add_task(s, total=None) for s in SCENARIOS}

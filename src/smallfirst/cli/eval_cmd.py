@@ -24,11 +24,14 @@ def eval_command(
                                  help="routellm-mmlu, routellm-gsm8k (`smallfirst data pull routellm`), a shipped "
                                       "set (local-ladder, cascade-pair) or a JSONL/CSV file."),
     router: list[str] = typer.Option(None, "--router", "-r",
-                                     help="Spec LABEL=NAME:key=value,...; repeatable (default: the goal table). "
-                                          "`cascade` reads the small model's recorded confidence."),
+                                     help="Spec LABEL=NAME:key=value,...; repeatable (default: random and the robust "
+                                          "families the learner chooses from; `goal` adds the README's routing "
+                                          "table). `cascade` reads the small model's recorded confidence."),
     test: str = typer.Option(None, "--test", help="Fit on --outcomes, evaluate on this set (transfer)."),
     folds: int = typer.Option(5, help="Cross-fitting folds."),
     seed: int = typer.Option(0, help="Fold seed."),
+    seeds: int = typer.Option(3, min=1, help="Fold seeds per router: its APGR and CPT(50%) spread over them is shown "
+                                              "beside the figure (1: no spread)."),
     latency: bool = typer.Option(True, help="Measure decision latency (batch 1) and throughput (batch 64)."),
     data_dir: Path = typer.Option(None, help="Folder holding routellm/ (default: the installed data set)."),
     out: Path = typer.Option(Path("reports/eval"), "--out", "-o", help="Folder for Markdown, CSV and PNG."),
@@ -37,23 +40,46 @@ def eval_command(
     from rich.progress import Progress
 
     from smallfirst.evaluate import summary
+    from smallfirst.evaluate.choose import LEARNING_ROUTERS, pick, robust_apgr
     from smallfirst.evaluate.crossfit import oracle_results
     from smallfirst.evaluate.loaders import load_outcomes
+    from smallfirst.evaluate.pairs import check_pair
     from smallfirst.evaluate.run import GOAL_ROUTERS, evaluate, parse_spec
 
-    specs = [parse_spec(s) for s in (router or GOAL_ROUTERS)]
+    names: list[str] = []
+    for r in router or ["random=random", *LEARNING_ROUTERS]:
+        names += GOAL_ROUTERS if r == "goal" else [r]
+    specs = [parse_spec(s) for s in dict.fromkeys(names)]
     train = load_outcomes(outcomes, data_dir=data_dir)
     held = load_outcomes(test, data_dir=data_dir) if test else None
+    for data, role in ((train, "--outcomes"), (held, "--test")):
+        if data is None:
+            continue
+        pair = check_pair(data)
+        if not pair.ok:
+            console.print(f"{role} {outcomes if role == '--outcomes' else test}: {pair.message}", markup=False,
+                          highlight=False, soft_wrap=True)
+            for name, q, c in ((pair.weak, pair.weak_quality, pair.weak_cost),
+                               (pair.strong, pair.strong_quality, pair.strong_cost)):
+                console.print(f"  {name}: mean quality {q:.3f}" + ("" if c is None else f", mean cost ${c:.6f}"),
+                              markup=False, highlight=False, soft_wrap=True)
+            return
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("routers", total=len(specs))
 
         def _step(label: str) -> None:
             bar.update(task, description=f"evaluating {label}", completed=[s.label for s in specs].index(label))
 
-        results = evaluate(specs, train, test=held, k=folds, seed=seed, latency=latency, progress=_step)
+        results = evaluate(specs, train, test=held, k=folds, seed=seed, latency=latency, seeds=seeds, progress=_step)
+    best = pick(results)
     results = results + oracle_results(held if held is not None else train)
     table = summary.markdown_table(results)
-    console.print(table)
+    console.print(table, markup=False, highlight=False)
+    if best is not None:
+        spread = f" ± {best.apgr_sd:.3f} over {best.seeds} fold seeds" if best.apgr_sd is not None else ""
+        console.print(f"picked: {best.name} (APGR {best.apgr:.3f}{spread}; the highest APGR minus its spread, "
+                      f"{robust_apgr(best):.3f}: what the gateway's learner would refit here)", markup=False,
+                      highlight=False, soft_wrap=True)
     stem = Path(outcomes).stem + (f"-to-{Path(test).stem}" if test else "")
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text(table, encoding="utf-8")

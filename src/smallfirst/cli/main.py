@@ -38,7 +38,7 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Print the traceb
 # Each module adds its commands with register(app); the order is the order of `smallfirst --help`. A module that
 # fails to import is a broken install, and says so, rather than a command that silently disappears.
 _COMMAND_MODULES = ["core_cmd", "sql_cmd", "log_cmd", "serve_cmd", "keys_cmd", "data_cmd", "collect_cmd",
-                    "eval_cmd", "economics_cmd", "specialize_cmd", "demo_cmd"]
+                    "eval_cmd", "economics_cmd", "specialize_cmd", "learn_cmd", "demo_cmd"]
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"smallfirst.cli.{_name}").register(app)

@@ -143,6 +143,8 @@ BUNDLED: dict[str, str] = {
                  "training set)",
     "workload": "the demo's mixed enterprise workload (support, contracts, maths, general knowledge)",
     "outcomes": "outcome data collected with the local models (router training for the demo and the README)",
+    "routellm-replay": "3,000 RouteLLM MMLU and GSM8K prompts with gold answers and GPT-4-1106's and Mixtral-8x7B's "
+                       "recorded outcomes (the demo's replayed learning curve)",
     "licences": "the licence texts of the bundled slices",
 }
 

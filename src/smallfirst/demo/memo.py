@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from smallfirst.models.completion import Chunk, Completion, Message, TokenLogprob, Usage
+from smallfirst.models.completion import Alternative, Chunk, Completion, Message, TokenLogprob, Usage
 from smallfirst.models.model import Model
 
 _KEY_PARAMS = ("max_tokens", "temperature", "top_p", "stop", "seed")
@@ -34,10 +34,16 @@ def _to_json(c: Completion) -> dict[str, Any]:
     return d
 
 
+def _token(t: dict[str, Any]) -> TokenLogprob:
+    return TokenLogprob(t["token"], t["logprob"], tuple(t["bytes"]) if t.get("bytes") is not None else None,
+                        tuple(Alternative(a["token"], a["logprob"], tuple(a["bytes"]) if a.get("bytes") is not None
+                                          else None) for a in t.get("top") or ()))
+
+
 def _from_json(d: dict[str, Any]) -> Completion:
     return Completion(model=d["model"], text=d["text"], finish_reason=d["finish_reason"], usage=Usage(**d["usage"]),
                       wall_seconds=d["wall_seconds"], ttft_seconds=d["ttft_seconds"], kind=d["kind"],
-                      logprobs=tuple(TokenLogprob(**t) for t in d["logprobs"]) if d["logprobs"] else None,
+                      logprobs=tuple(_token(t) for t in d["logprobs"]) if d["logprobs"] else None,
                       parts=tuple(_from_json(p) for p in d.get("parts") or ()))
 
 

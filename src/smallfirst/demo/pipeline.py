@@ -131,7 +131,10 @@ def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, lear
                              f"{', '.join(specialists)}; hybrid router {hybrid.router}.",
                              "Each (model, prompt) pair was computed once and its measured time, tokens and cost "
                              "reused by every scenario that sent that prompt to that model."])
-    files = write(report, plan.out_dir)
     service.close()
+    from smallfirst.demo.replayed_learning import learning_section
+
+    sections = (learning_section(plan.run_dir, plan.out_dir, plan.replay, log),) if plan.replay else ()
+    files = write(report, plan.out_dir, sections=sections)
     return DemoResult(items=items, report=report, files=files, hybrid=hybrid, journal=journal,
                       seconds=time.perf_counter() - started, small=small, large=large, memo_hits=memo.hits)

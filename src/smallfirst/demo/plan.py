@@ -49,6 +49,8 @@ class DemoPlan:
     per_plan: bool = False
     #: discard the run's earlier progress first
     fresh: bool = False
+    #: requests of the replayed learning curve (the report's learning section; no model compute); 0 leaves it out
+    replay: int = 3000
 
 
 def sample(items: Sequence[TaskItem], mix: dict[str, int] | None) -> list[TaskItem]:

@@ -87,6 +87,10 @@ class RouterResult:
     curve: tradeoff.Curve
     latency_ms: float | None = None
     throughput_64: float | None = None
+    #: standard deviation of APGR and CPT(50%) over the fold seeds in ``seeds`` (None: one seed)
+    apgr_sd: float | None = None
+    cpt50_sd: float | None = None
+    seeds: int = 1
 
 
 def summarise(name: str, scores: np.ndarray, outcomes: Outcomes, *, cascade: bool = False) -> RouterResult:

@@ -9,43 +9,17 @@ answer is one letter, one token.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from smallfirst.errors import DataError
+from smallfirst.models.tokens import count_tokens, tokenizer_name
 from smallfirst.outcomes import Outcomes
 
 ROUTELLM_SETS = ("routellm-mmlu", "routellm-gsm8k")
-TOKENIZER = "cl100k_base (bpe-openai {version})"
-
-
-def tokenizer_name() -> str:
-    """The tokenizer behind the token counts, with the installed bpe-openai version, for report footnotes."""
-    from importlib.metadata import version
-
-    return TOKENIZER.format(version=version("bpe-openai"))
-
-
-@cache
-def _encoder():  # noqa: ANN202 - the package ships no public type for it
-    try:
-        import bpe_openai
-    except ImportError:
-        raise DataError(
-            "token counts for RouteLLM need the bpe-openai package",
-            hint="pip install bpe-openai (an offline cl100k_base tokenizer)",
-        ) from None
-    return bpe_openai.get_encoding("cl100k_base")
-
-
-def count_tokens(texts: Sequence[str]) -> np.ndarray:
-    """Shape (len(texts),) float: cl100k_base token counts (GPT-4's BPE, offline). Raises DataError when the
-    bpe-openai package is missing."""
-    enc = _encoder()
-    return np.array([len(enc.encode(t)) for t in texts], dtype=float)
 
 
 def _gsm8k_responses(data_dir: Path | None, models: Sequence[str]) -> dict[str, tuple[str, ...]]:
@@ -133,3 +107,91 @@ def load_workload(specs: Sequence[str], data_dir: Path | None = None) -> tuple[O
     if not parts:
         raise DataError("no outcome data given", hint="pass --outcomes FILE or --outcomes routellm")
     return (parts[0] if len(parts) == 1 else concat(parts)), notes
+
+
+_MMLU_PROMPT = re.compile(r"^(.*)\nA\. (.*)\nB\. (.*)\nC\. (.*)\nD\. (.*)\nAnswer:$", re.S)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _set_dir(root: str | Path | None, name: str, needs: tuple[str, ...]) -> Path:
+    if root is None:
+        from smallfirst.datasets import dataset_dir
+
+        return dataset_dir(name, needs)
+    d = Path(root) / name
+    if not all((d / rel).exists() for rel in needs):
+        raise DataError(f"{d} lacks {', '.join(needs)}", hint=f"give the folder holding {name}/ in its upstream "
+                                                              f"layout, or leave it out to use the installed set")
+    return d
+
+
+def mmlu_gold(root: str | Path | None, prompts: Sequence[str]) -> list[str | None]:
+    """The answer letter of each RouteLLM MMLU prompt, from MMLU's own test files (``mmlu`` data set): matched on
+    the question and the four options (whitespace normalised), else on the options alone when they are unique.
+    None where neither match is unambiguous: RouteLLM rewrote some questions (e.g. "(as of 2020 medical
+    knowledge)"), and about 7% of its prompts match no single test row."""
+    d = _set_dir(root, "mmlu", ("test",))
+    full: dict[tuple[str, tuple[str, ...]], set[str]] = {}
+    by_options: dict[tuple[str, ...], set[str]] = {}
+    for f in sorted((d / "test").glob("*_test.csv")):
+        with f.open(newline="", encoding="utf-8") as fh:
+            for row in csv.reader(fh):
+                if len(row) != 6:
+                    continue
+                options = tuple(_norm(x) for x in row[1:5])
+                full.setdefault((_norm(row[0]), options), set()).add(row[5].strip())
+                by_options.setdefault(options, set()).add(row[5].strip())
+    out: list[str | None] = []
+    for p in prompts:
+        m = _MMLU_PROMPT.match(p)
+        gold = None
+        if m:
+            options = tuple(_norm(x) for x in m.groups()[1:])
+            hit = full.get((_norm(m.group(1)), options)) or by_options.get(options)
+            gold = next(iter(hit)) if hit is not None and len(hit) == 1 else None
+        out.append(gold)
+    return out
+
+
+def gsm8k_gold(root: str | Path | None, prompts: Sequence[str]) -> list[str | None]:
+    """The final answer (after ``####``) of each RouteLLM GSM8K prompt, from GSM8K's test file, matched on the
+    question text; None where it is not found."""
+    import json
+
+    d = _set_dir(root, "gsm8k", ("test.jsonl",))
+    golds: dict[str, str] = {}
+    with (d / "test.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                rec = json.loads(line)
+                golds[_norm(rec["question"])] = rec["answer"].split("####")[-1].strip().replace(",", "")
+    return [golds.get(_norm(p)) for p in prompts]
+
+
+def replay_records(root: str | Path | None = None) -> list[dict]:
+    """RouteLLM's MMLU and GSM8K outcomes as outcome-format records a replayed model answers from: per prompt its
+    ``gold`` answer, and per model its recorded correctness (``quality``) and, for GSM8K, its recorded response
+    (``answer``). Prompts without an unambiguous gold answer are left out. ``root`` holds routellm/, mmlu/ and
+    gsm8k/ (default: the installed sets)."""
+    from smallfirst.evaluate.loaders import load_routellm_gsm8k, load_routellm_mmlu
+
+    mmlu = load_routellm_mmlu(root)
+    gsm8k = load_routellm_gsm8k(root)
+    responses = _gsm8k_responses(None if root is None else Path(root), gsm8k.models)
+    out = []
+    for part, golds in ((mmlu, mmlu_gold(root, mmlu.prompts)), (gsm8k, gsm8k_gold(root, gsm8k.prompts))):
+        for i, gold in enumerate(golds):
+            if gold is None:
+                continue
+            results = {}
+            for j, model in enumerate(part.models):
+                res: dict = {"quality": int(part.quality[i, j])}
+                if part is gsm8k:
+                    res["answer"] = responses[part.prompts[i]][j]
+                results[model] = res
+            out.append({"id": part.ids[i], "prompt": part.prompts[i], "task": part.tasks[i], "gold": gold,
+                        "results": results})
+    return out

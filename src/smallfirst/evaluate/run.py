@@ -122,9 +122,11 @@ def measure_latency(router: Router, prompts: list[str], tasks: list[str] | None,
 
 
 def evaluate(specs: list[RouterSpec], outcomes: Outcomes, *, test: Outcomes | None = None, k: int = 5,
-             seed: int = 0, latency: bool = False,
+             seed: int = 0, latency: bool = False, seeds: int = 1,
              progress: Callable[[str], None] | None = None) -> list[RouterResult]:
-    """Cross-fitted on ``outcomes``, or fitted on ``outcomes`` and scored on ``test``."""
+    """Cross-fitted on ``outcomes``, or fitted on ``outcomes`` and scored on ``test``. With ``seeds`` > 1 each
+    cross-fitted router runs again under fold seeds ``seed + 1`` ... and its result carries the standard deviation
+    of APGR and CPT(50%) over them (the figure itself stays the ``seed`` run's)."""
     results = []
     for spec in specs:
         if progress:
@@ -139,6 +141,13 @@ def evaluate(specs: list[RouterSpec], outcomes: Outcomes, *, test: Outcomes | No
         else:
             scores = transfer_scores(spec.make, outcomes, test, use_tasks=spec.use_tasks)
         res = summarise(spec.label, scores, target)
+        if test is None and seeds > 1:
+            others = [summarise(spec.label, cross_fit_scores(spec.make, outcomes, k=k, seed=seed + i,
+                                                             use_tasks=spec.use_tasks), target)
+                      for i in range(1, seeds)]
+            runs = [res, *others]
+            res = replace(res, apgr_sd=float(np.std([r.apgr for r in runs], ddof=1)),
+                          cpt50_sd=float(np.nanstd([r.cpt50 for r in runs], ddof=1)), seeds=seeds)
         if latency:
             router = spec.make().fit(outcomes)
             tasks = list(target.tasks) if spec.use_tasks else None

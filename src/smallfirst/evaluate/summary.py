@@ -21,22 +21,31 @@ def _row(r: RouterResult) -> list[str]:
             return "-"
         return f"{x:.1%}" if pct else f"{x:.3f}"
 
-    return [r.name, _f(r.apgr), _f(r.apgr_deciles), _f(r.cpt50, True), _f(r.cpt80, True),
+    def _sd(x: float | None, pct: bool = False) -> str:
+        if x is None or math.isnan(x):
+            return ""
+        return f" ± {x:.1%}" if pct else f" ± {x:.3f}"
+
+    return [r.name, _f(r.apgr) + _sd(r.apgr_sd), _f(r.apgr_deciles), _f(r.cpt50, True) + _sd(r.cpt50_sd, True),
+            _f(r.cpt80, True),
             _f(r.cost_reduction_95, True), _f(r.aiq), "-" if r.latency_ms is None else f"{r.latency_ms:.2f}",
             "-" if r.throughput_64 is None else f"{r.throughput_64:.0f}"]
 
 
 def markdown_table(results: Sequence[RouterResult]) -> str:
     """A Markdown table, one row per router: APGR, APGR (deciles) and AIQ to 3 decimals, CPT and the cost cut
-    as percentages, latency in ms at batch 1, prompts/s at batch 64; "-" where not measured."""
+    as percentages, latency in ms at batch 1, prompts/s at batch 64; "-" where not measured. APGR and CPT(50%)
+    carry "± sd" over fold seeds where measured, explained in a note under the table."""
     lines = ["| " + " | ".join(_COLS) + " |", "|" + "---|" * len(_COLS)]
     lines += ["| " + " | ".join(_row(r)) + " |" for r in results]
-    return "\n".join(lines) + "\n"
+    seeds = max((r.seeds for r in results), default=1)
+    note = f"\n± is the standard deviation over {seeds} fold seeds.\n" if seeds > 1 else ""
+    return "\n".join(lines) + "\n" + note
 
 
 #: The CSV is for programs: raw numbers (shares as fractions, not percentages), empty where not measured.
 _CSV_COLS = ("router", "apgr", "apgr_deciles", "cpt50", "cpt80", "cost_reduction_95", "aiq", "latency_ms",
-             "throughput_64")
+             "throughput_64", "apgr_sd", "cpt50_sd")
 
 
 def write_csv(results: Sequence[RouterResult], path: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -124,3 +125,11 @@ class Chunk:
     logprobs: tuple[TokenLogprob, ...] = ()
     #: the model producing the stream, set by the service on a stream's first chunk
     model: str | None = None
+
+
+def prompt_text(messages: Sequence[Message]) -> str:
+    """What routers read: the last user turn (earlier turns rarely change how hard the ask is)."""
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            return str(m.get("content") or "")
+    return str(messages[-1].get("content") or "") if messages else ""

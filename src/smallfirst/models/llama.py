@@ -32,6 +32,8 @@ from smallfirst.models.structured import check_reply, grammar_text, parse_tool_c
 if TYPE_CHECKING:
     from smallfirst.config import ModelSpec, Settings
 
+#: alternatives kept per generated token when logprobs are asked for without top_logprobs
+_TOP = 5
 _SAMPLING = ("max_tokens", "temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty",
              "top_k", "min_p", "repeat_penalty")
 

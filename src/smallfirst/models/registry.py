@@ -33,6 +33,7 @@ _BACKENDS: dict[str, Factory | str] = {
     "openai": "smallfirst.models.openai_http:build",
     "classifier": "smallfirst.specialize.tier:build",
     "kpi": "smallfirst.kpi.kpitier:build",
+    "replay": "smallfirst.models.replay:build",
 }
 
 #: tiers every install serves without configuration, as ModelSpec fields; the config may redefine them

@@ -8,6 +8,7 @@ from smallfirst.routing.ensemble import EnsembleRouter
 from smallfirst.routing.factories import register_router
 from smallfirst.routing.learned import LearnedRouter
 from smallfirst.routing.mf import MatrixFactorisationRouter
+from smallfirst.routing.per_dollar import PerDollarRouter
 from smallfirst.routing.prior import QualityPriorRouter
 from smallfirst.routing.simple import RandomRouter, RulesRouter
 
@@ -19,4 +20,5 @@ register_router("gbm", partial(LearnedRouter, head="gbm"))
 register_router("knn", partial(LearnedRouter, head="knn", features=("static",)))
 register_router("mf", MatrixFactorisationRouter)
 register_router("ensemble", EnsembleRouter)
+register_router("per-dollar", PerDollarRouter)
 register_router("prior", QualityPriorRouter)

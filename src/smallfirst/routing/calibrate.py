@@ -34,12 +34,16 @@ class StrongShare:
 @dataclass(frozen=True)
 class QualityFraction:
     """Calibration target: keep at least ``fraction`` (0..1) of the strong model's mean quality, as cheaply as
-    possible."""
+    possible. With ``confidence`` > 0 the threshold must meet it with that one-sided confidence over the prompts
+    calibrated on, not just on average: the lower confidence bound of mean(q_routed - fraction * q_strong) (normal
+    approximation, its standard error from the prompts' spread) must be at least 0. A threshold set on a few
+    hundred outcomes then leaves the margin its own uncertainty asks for."""
 
     fraction: float
+    confidence: float = 0.0
 
     def __str__(self) -> str:
-        return f"quality={self.fraction:g}"
+        return f"quality={self.fraction:g}" + (f" (confidence {self.confidence:g})" if self.confidence else "")
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,24 @@ def _costs(outcomes: Outcomes, target: Budget) -> tuple[np.ndarray, np.ndarray]:
     return np.full(n, target.costs[0]), np.full(n, target.costs[1])
 
 
+def _confident_quality_point(scores: np.ndarray, weak: np.ndarray, strong: np.ndarray,
+                             target: QualityFraction) -> int:
+    """The first curve point (fewest strong calls) whose lower confidence bound of mean(z), z = q_routed - fraction *
+    q_strong per prompt, is at least 0; the last point (every prompt strong, which is the strong model itself)
+    when none is. The points are those of ``tradeoff.curve`` over the same scores."""
+    from statistics import NormalDist
+
+    f = target.fraction
+    z_weak, z_strong = weak - f * strong, strong - f * strong
+    mean = tradeoff.curve(scores, z_weak, z_strong).quality
+    second = tradeoff.curve(scores, z_weak ** 2, z_strong ** 2).quality
+    n = len(scores)
+    se = np.sqrt(np.maximum(second - mean ** 2, 0.0) / n)
+    lower = mean - NormalDist().inv_cdf(target.confidence) * se
+    ok = np.flatnonzero(lower >= -1e-12)
+    return int(ok[0]) if len(ok) else len(mean) - 1
+
+
 def calibrate(scores: np.ndarray, outcomes: Outcomes, target: Target, *, cascade: bool = False) -> Calibration:
     """The threshold (route strong iff ``score >= threshold``) meeting ``target`` on held-out scores.
 
@@ -135,6 +157,8 @@ def calibrate(scores: np.ndarray, outcomes: Outcomes, target: Target, *, cascade
     if isinstance(target, StrongShare):
         ok = np.flatnonzero(c.share <= target.max_share + 1e-12)
         k = int(ok[-1])  # share 0 is always reachable
+    elif isinstance(target, QualityFraction) and target.confidence > 0:
+        k = _confident_quality_point(scores, q[:, 0], q[:, -1], target)
     elif isinstance(target, QualityFraction):
         goal = target.fraction * c.strong
         ok = np.flatnonzero(c.quality >= goal - 1e-12)

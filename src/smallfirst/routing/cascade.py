@@ -3,6 +3,8 @@
 Signals (``signal``):
 
 * ``logprob``: the small answer's mean token log-probability (needs a backend that returns logprobs);
+  ``min-logprob``, ``margin`` and ``entropy``: its least likely token, the mean gap between the two most likely
+  tokens of each step, minus the mean entropy of each step's top alternatives (``routing.confidence``);
 * ``consistency``: ``samples`` extra small answers at temperature >= 0.7 (seeds 1, 2, ...); the share
   agreeing with the first (normalised text) is the confidence: a cheap self-verifier;
 * ``classifier``: a fitted learned router's estimate that the small model answers well, read before
@@ -25,16 +27,13 @@ import numpy as np
 from smallfirst.errors import ConfigError, DataError
 from smallfirst.models.completion import Completion
 from smallfirst.outcomes import Outcomes
+from smallfirst.routing.confidence import TOKEN_SIGNALS, agreement, token_signal
 from smallfirst.routing.policy import Decision, Resample, Verdict
 from smallfirst.routing.router import Router
 
 __all__ = ["Cascade", "SIGNALS", "escalation_scores", "threshold_for"]
 
-SIGNALS = ("logprob", "consistency", "classifier")
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())[:200]
+SIGNALS = ("logprob", "min-logprob", "margin", "entropy", "consistency", "classifier")
 
 
 @dataclass
@@ -69,20 +68,20 @@ class Cascade:
                         reason=f"cascade: try {self.small} first ({self.signal})")
 
     async def judge(self, first: Completion, prompt: str, task: str | None, resample: Resample) -> Verdict:
-        """Keep ``first`` iff its confidence reaches the threshold. ``logprob``: its mean token log-probability;
+        """Keep ``first`` iff its confidence reaches the threshold. ``logprob`` (and the other token signals): read
+        off its token log-probabilities;
         ``classifier``: the router's estimate that the small model answers well; ``consistency``: the share of
         ``samples`` resampled answers equal to it (normalised text), the samples paid for by the request."""
         extra: tuple[Completion, ...] = ()
         conf: float | None
-        if self.signal == "logprob":
-            conf = first.mean_logprob
+        if self.signal in TOKEN_SIGNALS:
+            conf = token_signal(first, self.signal)
         elif self.signal == "classifier":
             assert self.router is not None
             conf = float(self.router.predict_quality([prompt], None if task is None else [task])[0, 0])  # type: ignore[attr-defined]
         else:
             extra = tuple([await resample(i + 1) for i in range(self.samples)])
-            anchor = _norm(first.text)
-            conf = sum(_norm(o.text) == anchor for o in extra) / len(extra)
+            conf = agreement(first.text, [o.text for o in extra])
         if conf is None:
             return Verdict(False, f"cascade: no {self.signal} signal from {first.model}; escalated to {self.large}",
                            escalate_to=self.large, extra=extra)

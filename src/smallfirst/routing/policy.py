@@ -6,7 +6,8 @@ a cascade, or a specialist that hands its unsure answers to a general policy. Th
 same way on every path (CLI, gateway, demo, streaming or not); what a policy concluded is a :class:`Decision`
 before the call and a :class:`Verdict` after it, both recorded in the request log.
 
-Two models: one threshold (:class:`ThresholdPolicy`). More: a ladder (:class:`LadderPolicy`).
+Two models: one threshold (:class:`ThresholdPolicy`). More: a ladder (:class:`LadderPolicy`). One model for
+everything: :class:`FixedPolicy` (what ``auto`` serves before anything is learned: the large model).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from smallfirst.errors import ConfigError
 from smallfirst.models.completion import Completion
 from smallfirst.routing.router import Router
 
-__all__ = ["Decision", "Escalating", "LadderPolicy", "Policy", "Resample", "ThresholdPolicy", "Verdict"]
+__all__ = ["Decision", "Escalating", "FixedPolicy", "LadderPolicy", "Policy", "Resample", "ThresholdPolicy",
+           "Verdict"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,20 @@ class Escalating(Policy, Protocol):
                     resample: Resample) -> Verdict | None:
         """Keep ``first``, escalate, or None when this answer is not the policy's to judge."""
         ...
+
+
+@dataclass(frozen=True)
+class FixedPolicy:
+    """Every request to ``model``, with ``reason`` in the log. ``auto`` is one of these, naming the large tier, until a
+    routing policy is configured or learned: nothing goes to a smaller model on a guess."""
+
+    model: str
+    name: str = "auto"
+    reason: str = "every request to one model"
+
+    def decide(self, prompt: str, task: str | None = None) -> Decision:
+        """``model``, whatever the prompt."""
+        return Decision(model=self.model, policy=self.name, reason=self.reason)
 
 
 @dataclass

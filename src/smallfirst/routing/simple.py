@@ -35,7 +35,8 @@ class RulesRouter(Router):
 
     ``tasks``: {task or task prefix: score}; ``keywords``: {regex: score}; ``long_prompt_chars`` and
     ``long_prompt_score``: a bonus for long prompts. With ``learn_tasks`` (the default), fit adds each
-    training task's mean strong-over-weak gain, so a subject prior comes for free.
+    training task's mean strong-over-weak gain, so a subject prior comes for free; a task it never saw gets the
+    overall mean gain (a new kind of request is no reason to think the small model does it well).
     """
 
     name = "rules"
@@ -50,12 +51,14 @@ class RulesRouter(Router):
         except re.error as exc:
             raise ConfigError(f"rules router: bad keyword pattern ({exc})") from None
         self.learned: dict[str, float] = {}
+        self.prior = 0.0
 
     def _fit(self, outcomes: Outcomes) -> None:
         if not self.params["learn_tasks"]:
             return
         gain = outcomes.quality[:, -1] - outcomes.quality[:, 0]
         prior, k = float(gain.mean()), self.params["smoothing"]
+        self.prior = prior
         tasks = np.asarray(outcomes.tasks)
         # Shrink small tasks towards the overall gain so a handful of prompts cannot dominate.
         self.learned = {t: float((gain[tasks == t].sum() + k * prior) / ((tasks == t).sum() + k))
@@ -63,8 +66,8 @@ class RulesRouter(Router):
 
     def _task_score(self, task: str | None) -> float:
         if not task:
-            return 0.0
-        score = self.learned.get(task, 0.0)
+            return self.prior
+        score = self.learned.get(task, self.prior)
         for prefix, v in self.params["tasks"].items():
             if task == prefix or task.startswith(prefix.rstrip("/") + "/"):
                 score += float(v)
@@ -81,12 +84,13 @@ class RulesRouter(Router):
         return out
 
     def get_state(self) -> Any:
-        """The learned task -> score table."""
-        return {"learned": self.learned}
+        """The learned task -> score table and the prior for unseen tasks."""
+        return {"learned": self.learned, "prior": self.prior}
 
     def set_state(self, state: Any) -> None:
         """Restore what :meth:`get_state` returned."""
         self.learned = dict(state["learned"])
+        self.prior = float(state.get("prior", 0.0))
 
     @classmethod
     def from_config(cls, table: dict[str, Any]) -> RulesRouter:

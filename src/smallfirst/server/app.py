@@ -28,7 +28,7 @@ from starlette.types import Message, Receive, Scope, Send
 from smallfirst.config import Settings, load_settings
 from smallfirst.errors import SmallfirstError, UnknownModelError
 from smallfirst.models.registry import servable, specs
-from smallfirst.server import completions, dashboard, error_responses
+from smallfirst.server import completions, dashboard, error_responses, feedback
 from smallfirst.server.auth import Gatekeeper
 from smallfirst.server.cors import Cors
 from smallfirst.server.error_responses import from_exception
@@ -53,6 +53,8 @@ class Gateway:
     service: Service
     gate: Gatekeeper
     metrics: GatewayMetrics
+    #: learning from this gateway's traffic (``smallfirst.learning``), None when ``learning.enabled`` is off
+    learning: Any = None
 
     def refused(self, path: str, status: int, message: str, *, requested: str = "") -> None:
         """Log a request the gateway turned away before the service saw it (bad body, key, budget...)."""
@@ -151,6 +153,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     service.observers.append(gate.observe)
     service.pool.load_observers.append(metrics.observe_load)
     gw = Gateway(settings, service, gate, metrics)
+    if settings.learning.enabled:
+        from smallfirst.learning.loop import Learning
+
+        gw.learning = Learning(service).attach()
+        metrics.watch_learning(gw.learning)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -173,6 +180,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.cors = Cors(settings.server.cors_origins, app.route_methods)
     error_responses.install(app, gw.refused)
     _add_pages(app, gw)
+    feedback.add_route(app, gw)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes, refused=gw.refused)
     _openapi(app)
     return app
@@ -238,7 +246,9 @@ def _add_pages(app: FastAPI, gw: Gateway) -> None:
         )
         await gw.gate.check(key)
         rows, totals = await asyncio.to_thread(_recent, gw.service)
-        return HTMLResponse(dashboard.render(rows, totals, auth="keys" if gw.gate.enforced else "open"))
+        learning = await asyncio.to_thread(_learning_lines, gw) if gw.learning is not None else None
+        return HTMLResponse(dashboard.render(rows, totals, auth="keys" if gw.gate.enforced else "open",
+                                             learning=learning))
 
 
 def _recent(service: Service) -> tuple[list[RequestRecord], Any]:
@@ -246,6 +256,12 @@ def _recent(service: Service) -> tuple[list[RequestRecord], Any]:
 
     service.flush_log(5.0)
     return list_requests(service.engine, limit=50, newest_first=True), totals(service.engine)
+
+
+def _learning_lines(gw: Gateway) -> list[str]:
+    from smallfirst.learning.status import learning_status, render
+
+    return render(learning_status(gw.settings, gw.service.engine))
 
 
 def _openapi(app: FastAPI) -> None:

@@ -295,9 +295,9 @@ def _text_body(answer: Answer, info: dict[str, Any], body: CompletionRequest) ->
     }
 
 
-def _context(headers: dict[str, str], admission: Admission, request_id: str) -> RequestContext:
+def _context(headers: dict[str, str], admission: Admission, request_id: str, gold: str | None) -> RequestContext:
     return RequestContext(source="gateway", key_id=admission.key_id, task=headers.get("task"),
-                          tag=headers.get("tag"), request_id=request_id)
+                          tag=headers.get("tag"), request_id=request_id, gold=gold)
 
 
 async def _handle(
@@ -311,7 +311,7 @@ async def _handle(
     except SmallfirstError as exc:
         gw.refused(path, exc.status, str(exc), requested=body.model)
         raise
-    ctx = _context(headers, admission, request_id)
+    ctx = _context(headers, admission, request_id, body.gold)
     if body.stream:
         return await _stream(gw, body, messages, params, ctx, kind)
     with telemetry.span("chat" if kind == "chat" else "text_completion", body.model) as span:

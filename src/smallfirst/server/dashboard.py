@@ -22,9 +22,10 @@ def _usd(x: object) -> str:
     return f"${float(x):.6f}"  # type: ignore[arg-type]
 
 
-def render(rows: list[RequestRecord], totals: Totals, *, auth: str) -> str:
-    """The dashboard page as HTML: the totals' cards (requests, failures, tokens, cost, baseline, saving in USD)
-    and the recent ``rows``; ``auth`` ("open" or "keys") is shown in its header."""
+def render(rows: list[RequestRecord], totals: Totals, *, auth: str, learning: list[str] | None = None) -> str:
+    """The dashboard page as HTML: the totals' cards (requests, failures, tokens, cost, baseline, saving in USD),
+    what learning has learned (``learning``: the lines of ``smallfirst learn status``), and the recent ``rows``;
+    ``auth`` ("open" or "keys") is shown in its header."""
     pct = f"{totals.saving_usd / totals.baseline_usd * 100:.0f}%" if totals.baseline_usd > 0 else "n/a"
     cards = [
         ("requests", f"{totals.requests}"),
@@ -61,6 +62,8 @@ def render(rows: list[RequestRecord], totals: Totals, *, auth: str) -> str:
         )
     )
     card_html = "".join(f"<div class=card>{escape(k)}<b>{escape(v)}</b></div>" for k, v in cards)
+    if learning:
+        card_html += "<h2>learning</h2><ul>" + "".join(f"<li>{escape(line)}</li>" for line in learning) + "</ul>"
     return (
         f"<!doctype html><html><head><meta charset=utf-8><meta http-equiv=refresh content=10>"
         f"<title>smallfirst</title><style>{_STYLE}</style></head><body><h1>smallfirst gateway</h1>"

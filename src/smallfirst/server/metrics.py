@@ -30,6 +30,35 @@ class _QueueDepth(Collector):
         yield gauge
 
 
+class _Learning(Collector):
+    """What learning did so far: refits, promotions, rollbacks, the serving version, outcome rows by state and
+    learning cost today (from the learning object, read at scrape time)."""
+
+    def __init__(self, learning: Any) -> None:
+        self.learning = learning
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from prometheus_client.core import CounterMetricFamily
+
+        lr = self.learning
+        for name, text, value in (("refits", "Policies fitted by learning", lr.refits),
+                                  ("promotions", "Learned policies promoted to serve", lr.promotions),
+                                  ("rollbacks", "Learned policies the guard (or a person) rolled back", lr.rollbacks)):
+            yield CounterMetricFamily(f"smallfirst_learning_{name}", text, value=value)
+        yield GaugeMetricFamily("smallfirst_learning_serving_version",
+                                "The learned policy version serving (0: the large tier answers everything)",
+                                value=lr.serving_id or 0)
+        yield GaugeMetricFamily("smallfirst_learning_cost_today_usd", "Learning cost today (UTC): shadow answers "
+                                "and judge calls", value=float(lr.sampler.spent))
+        from smallfirst.store.learning_log import count_outcomes
+
+        rows = GaugeMetricFamily("smallfirst_learning_outcome_rows", "Outcome rows by state", labels=["state"])
+        for state, n in count_outcomes(lr.service.engine).items():
+            if ":" not in state:
+                rows.add_metric([state], n)
+        yield rows
+
+
 @dataclass(slots=True)
 class _Series:
     requests: dict[int, Any]
@@ -89,6 +118,9 @@ class GatewayMetrics:
     def observe_load(self, model: str, seconds: float) -> None:
         """Count one model load that took ``seconds``."""
         self.loads.labels(model).observe(seconds)
+    def watch_learning(self, learning: Any) -> None:
+        """Report ``learning``'s refits, promotions, rollbacks, serving version and outcome rows too."""
+        self.registry.register(_Learning(learning))
 
     def observe(self, record: RequestRecord) -> None:
         """Count one logged request: by status, its latency, and when it succeeded its tokens, cost, baseline

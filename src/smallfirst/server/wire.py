@@ -138,6 +138,14 @@ class ChatMessage(_Wire):
 # -- shared request fields ---------------------------------------------------------------------------------
 
 
+class SmallfirstExtra(BaseModel):
+    """The request's own ``smallfirst`` object: what smallfirst may learn from. ``gold`` is the right answer when the
+    caller knows it; shadowed requests are graded by it (``smallfirst.learning``). Unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    gold: str | None = Field(default=None, max_length=10_000)
+
+
 class StreamOptions(_Wire):
     """``include_usage`` adds a last chunk with the usage; stream obfuscation is not implemented, so
     ``include_obfuscation: true`` is refused."""
@@ -159,6 +167,7 @@ class _Sampling(_Wire):
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = Field(default=None, max_length=300)
     user: str | None = Field(default=None, max_length=256)
+    smallfirst: SmallfirstExtra | None = None
 
     def _common(self) -> dict[str, Any]:
         if self.n not in (None, 1):
@@ -184,6 +193,11 @@ class _Sampling(_Wire):
         if self.logit_bias:
             out["logit_bias"] = dict(self.logit_bias)
         return out
+
+    @property
+    def gold(self) -> str | None:
+        """The gold answer the request carries in its ``smallfirst`` object, if any."""
+        return self.smallfirst.gold if self.smallfirst is not None else None
 
     @property
     def include_usage(self) -> bool:

@@ -121,6 +121,13 @@ def list_requests(engine: Engine, *, since: datetime | None = None, until: datet
         return [_to_record(r) for r in session.scalars(stmt)]
 
 
+def get_request(engine: Engine, request_id: str) -> RequestRecord | None:
+    """The request-log row with this id, or None."""
+    with Session(engine) as session:
+        row = session.get(Request, request_id)
+        return None if row is None else _to_record(row)
+
+
 def set_quality(engine: Engine, request_id: str, quality: float) -> None:
     """Record the graded quality (0..1) of a logged answer, e.g. once its gold answer is known; an unknown id
     changes nothing."""

@@ -95,3 +95,53 @@ class BudgetHold(Base):
     period_start: Mapped[int] = mapped_column(BigInteger)
     owner: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+class OutcomeRow(Base):
+    """One served request answered by more than one tier (the served answer plus shadow answers), graded into the
+    outcome format (docs/formats.md): ``results`` maps each model to its quality, tokens, cost and answer.
+
+    ``status`` is ``pending`` (answers kept, no grade yet: awaiting feedback or the judge), ``graded`` or ``skipped``
+    (``note`` says why: the judge was off the rubric, unreachable...). Rows are never deleted."""
+
+    __tablename__ = "outcome_rows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(36), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    graded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    graded_by: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    prompt: Mapped[str] = mapped_column(Text)
+    task: Mapped[str | None] = mapped_column(String(100))
+    gold: Mapped[str | None] = mapped_column(Text)
+    served_model: Mapped[str] = mapped_column(String(200))
+    #: the policy version that served the request; None before any learned policy
+    policy_version: Mapped[int | None] = mapped_column(Integer, index=True)
+    #: the probability with which the shadow sampler picked this request
+    sampled_p: Mapped[float] = mapped_column(Float, default=1.0)
+    results: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class PolicyVersion(Base):
+    """Every policy the learner fitted: its router, target, the outcomes it saw (count, last row, sha256 of their
+    ids and grades), its metrics against the serving policy, and what became of it (``status``: ``serving``,
+    ``retired``, ``rolled-back``, ``rejected``). ``document`` is the saved policy (``routing.policy_store``)."""
+
+    __tablename__ = "policy_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    policy: Mapped[str] = mapped_column(String(200))
+    router: Mapped[str] = mapped_column(String(500))
+    target: Mapped[str] = mapped_column(String(100))
+    n_outcomes: Mapped[int] = mapped_column(Integer)
+    last_outcome_id: Mapped[int] = mapped_column(Integer)
+    data_sha256: Mapped[str] = mapped_column(String(64))
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)
+    reason: Mapped[str] = mapped_column(Text)
+    #: the version this one replaced when promoted (None: the large tier for everything); a rollback returns to it
+    replaced: Mapped[int | None] = mapped_column(Integer)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    document: Mapped[str | None] = mapped_column(Text)

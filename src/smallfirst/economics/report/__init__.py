@@ -1,7 +1,8 @@
 """Write the economics report: one self-contained HTML page, the same numbers as Markdown and CSV beside it,
 and the PNG charts (value stick, cost-quality frontier, tornado, break-even, profit against threshold).
 
-``write(report, out_dir)`` is the entry point; ``verdict.verdict(report)`` gives the verdict's sentences.
+``write(report, out_dir, sections)`` is the entry point (a ``Section`` is what another part of smallfirst adds);
+``verdict.verdict(report)`` gives the verdict's sentences.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smallfirst.economics.report import charts
-from smallfirst.economics.report.render import markdown, to_html, write_csv, write_sensitivity_csv
+from smallfirst.economics.report.render import Section, markdown, to_html, write_csv, write_sensitivity_csv
 from smallfirst.economics.report.verdict import verdict
 from smallfirst.economics.workload import EconomicsReport
 
-__all__ = ["ReportFiles", "write"]
+__all__ = ["ReportFiles", "Section", "write"]
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,11 @@ def _write_text(path: Path, text: str) -> Path:
     return path
 
 
-def write(report: EconomicsReport, out_dir: str | Path) -> ReportFiles:
+def write(report: EconomicsReport, out_dir: str | Path, sections: tuple[Section, ...] = ()) -> ReportFiles:
     """Write report.html, report.md, report.csv, sensitivity.csv and the PNGs into ``out_dir`` (created if
-    missing); each file is written to a temporary name and renamed, so none is ever half-written."""
+    missing); each file is written to a temporary name and renamed, so none is ever half-written. ``sections``
+    (added by other parts of smallfirst, e.g. the demo's replayed learning curve) go before "What this rests on",
+    in the HTML and the Markdown."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     d = report.decision
@@ -51,8 +54,8 @@ def write(report: EconomicsReport, out_dir: str | Path) -> ReportFiles:
     if report.curve is not None:
         pngs["profit_threshold"] = charts.profit_vs_threshold(report.curve, out / "profit_threshold.png")
     lines = verdict(report)
-    md = _write_text(out / "report.md", markdown(report, lines))
+    md = _write_text(out / "report.md", markdown(report, lines, sections))
     path_csv = write_csv(report, out / "report.csv")
     sens = write_sensitivity_csv(report, out / "sensitivity.csv")
-    page = _write_text(out / "report.html", to_html(report, lines, pngs))
+    page = _write_text(out / "report.html", to_html(report, lines, pngs, sections))
     return ReportFiles(page, md, path_csv, pngs, sens)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import csv
 import html
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +21,19 @@ _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em;
 text-align:right}th:first-child,td:first-child{text-align:left}img{max-width:100%}.verdict{background:#f3f7fb;
 padding:1em 1.5em;border-left:4px solid #2b7bba}code{background:#f4f4f4;padding:0 .2em}"""
+
+@dataclass(frozen=True)
+class Section:
+    """A section another part of smallfirst adds to the report (the demo's replayed learning curve): a title,
+    paragraphs, an optional table (``head`` and ``rows`` of cells) and PNG images (alt text -> file). It goes
+    before "What this rests on", in the HTML and the Markdown."""
+
+    title: str
+    paragraphs: tuple[str, ...] = ()
+    head: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    images: tuple[tuple[str, Path], ...] = ()
+
 
 COLUMNS = (
     "scenario",
@@ -289,8 +303,9 @@ def _md_table(head: tuple[str, ...] | list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
-def markdown(report: EconomicsReport, lines: list[str]) -> str:
-    """The report as Markdown: the same numbers as the HTML page, without the charts."""
+def markdown(report: EconomicsReport, lines: list[str], added: tuple[Section, ...] = ()) -> str:
+    """The report as Markdown: the same numbers as the HTML page, without its own charts; ``added`` sections go
+    before "What this rests on" (their images linked by file name, beside the report)."""
     d = report.decision
     parts = [
         f"# {report.title}",
@@ -335,6 +350,13 @@ def markdown(report: EconomicsReport, lines: list[str]) -> str:
             _md_table(("period", *COLUMNS[1:9]), [_row(k, s)[:9] for k, s in periods.items()]),
             "",
         ]
+    for sec in added:
+        parts += [f"## {sec.title}", ""]
+        for text in sec.paragraphs:
+            parts += [text, ""]
+        if sec.head:
+            parts += [_md_table(sec.head, [list(r) for r in sec.rows]), ""]
+        parts += [f"![{alt}]({path.name})" for alt, path in sec.images] + ([""] if sec.images else [])
     parts += ["## What this rests on", "", *[f"- {f}" for f in _facts(report)], ""]
     return "\n".join(parts)
 
@@ -458,8 +480,10 @@ def _img(path: Path, alt: str) -> str:
     return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
 
 
-def to_html(report: EconomicsReport, lines: list[str], pngs: dict[str, Path]) -> str:
-    """The whole report as one HTML page that fetches nothing: CSS inline, charts as data URIs."""
+def to_html(report: EconomicsReport, lines: list[str], pngs: dict[str, Path],
+            added: tuple[Section, ...] = ()) -> str:
+    """The whole report as one HTML page that fetches nothing: CSS inline, charts as data URIs; ``added``
+    sections go before "What this rests on"."""
     e = html.escape
     d = report.decision
     para = lambda texts: "".join(f"<p>{e(t)}</p>" for t in texts)  # noqa: E731
@@ -534,6 +558,11 @@ def to_html(report: EconomicsReport, lines: list[str], pngs: dict[str, Path]) ->
             f"<h2>{e(name)} by period</h2>",
             _html_table(("period", *COLUMNS[1:9]), [_row(k, s)[:9] for k, s in periods.items()]),
         ]
+    for sec in added:
+        sections.append(f"<h2>{e(sec.title)}</h2>" + para(sec.paragraphs))
+        if sec.head:
+            sections.append(_html_table(sec.head, [list(r) for r in sec.rows]))
+        sections += [_img(path, alt) for alt, path in sec.images]
     sections += [
         "<h2>What this rests on</h2><ul>" + "".join(f"<li>{e(f)}</li>" for f in _facts(report)) + "</ul>"
     ]
