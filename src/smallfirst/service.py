@@ -473,6 +473,28 @@ class _Attempt:
     def __enter__(self) -> _Attempt:
         return self
 
+    def cached(self) -> Answer | None:
+        """The response cache's answer to this request, priced at nothing against the baseline, or None."""
+        cache = self.service.cache
+        if cache is None:
+            return None
+        self._cache_key = cache.key(self.requested, self.messages, self.params, self.ctx.key_id)
+        hit = cache.get(self._cache_key) if self._cache_key is not None else None
+        if hit is None:
+            return None
+        c = dataclasses.replace(hit.completion, wall_seconds=time.perf_counter() - self.started, ttft_seconds=0.0)
+        age = time.monotonic() - hit.stored_at
+        self.decision = Decision(model=c.model, policy="cache", reason=f"response cache: the answer of request "
+                                 f"{hit.request_id} ({hit.policy}), {age:.0f}s old")
+        baseline = self.service.ledger.baseline(c.usage)
+        cost = Cost(Decimal(0), baseline.usd, "response cache", self.service.settings.baseline_model)
+        return Answer(request_id=self.ctx.request_id or "", completion=c, decision=self.decision, cost=cost)
+
+    def partial(self, model: Any, name: str, text: str) -> None:
+        """Note streamed text as it goes out, from ``model`` (named ``name``), to charge for if the caller leaves."""
+        self._model, self._name = model, name
+        self.emitted.append(text)
+
     def succeeded(self, answer: Answer) -> None:
         """Log the request's success row (and store a deterministic answer in the response cache), then tell the
         ``answered`` hooks (learning) about an answer a model produced (not a cache hit)."""
