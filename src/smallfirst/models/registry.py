@@ -131,9 +131,16 @@ def model_file(spec: ModelSpec, settings: Settings) -> Path | None:
 
 def servable(name: str, spec: ModelSpec, settings: Settings) -> bool:
     """Whether a request for ``name`` can be answered here without a pull: endpoints and tiers are assumed so,
-    a GGUF model when its file is on disk."""
+    a GGUF model when its file is on disk and starts with the GGUF magic bytes (one 4-byte read; a file that
+    passes and still fails to load answers 503)."""
     path = model_file(spec, settings)
-    return path is None or path.exists()
+    if path is None:
+        return True
+    try:
+        with path.open("rb") as fh:
+            return fh.read(4) == b"GGUF"
+    except OSError:  # missing, a directory, or unreadable
+        return False
 
 
 log = logging.getLogger("smallfirst.models")
