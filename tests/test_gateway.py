@@ -57,10 +57,14 @@ def test_logprobs_come_back_per_token(client: openai.OpenAI, model: str) -> None
 
 
 def test_auto_policy_routes_and_reports_its_reason(client: openai.OpenAI) -> None:
+    # before any policy is learned or configured, auto is the large tier for every request, and says so
     raw = client.chat.completions.with_raw_response.create(model="auto", messages=HI, max_tokens=4)
     assert raw.headers["x-smallfirst-policy"] == "auto"
-    assert "cascade" in raw.headers["x-smallfirst-reason"]
+    assert "no routing policy learned yet" in raw.headers["x-smallfirst-reason"]
     assert raw.parse().choices[0].message.content
+    # the built-in cascade stays reachable by name
+    raw = client.chat.completions.with_raw_response.create(model="cascade", messages=HI, max_tokens=4)
+    assert raw.headers["x-smallfirst-policy"] == "cascade" and "cascade" in raw.headers["x-smallfirst-reason"]
 
 
 def test_stream_ends_with_usage_when_asked(client: openai.OpenAI) -> None:
