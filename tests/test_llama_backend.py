@@ -86,3 +86,26 @@ def test_file_that_is_not_the_catalogued_model_is_refused(smollm2_path: Path) ->
 
     with pytest.raises(ModelFileError, match="expected a Qwen2.5"):
         LlamaModel("qwen-lookalike", smollm2_path, n_ctx=256, expected_name="Qwen2.5")
+
+
+def test_a_shared_system_prompt_is_reused_in_whole_blocks_and_answers_stay_deterministic(smollm2) -> None:
+    system = {"role": "system", "content": "You label support tickets. Labels: " + ", ".join(
+        f"label_{i}" for i in range(60)) + ". Reply with one label."}
+    first = [system, {"role": "user", "content": "My card has not arrived."}]
+    second = [system, {"role": "user", "content": "I was charged twice."}]
+    tokens_a, _ = smollm2.prompt_tokens(first)
+    tokens_b, _ = smollm2.prompt_tokens(second)
+    shared = next(i for i, (a, b) in enumerate(zip(tokens_a, tokens_b, strict=False)) if a != b)
+    block = smollm2.llm.n_batch
+    assert shared >= block, "the system prompt must span a whole block for the test to mean anything"
+
+    alone = smollm2.complete(second, max_tokens=6, temperature=0.0, logprobs=True)
+    smollm2.complete(first, max_tokens=6, temperature=0.0)
+    smollm2._reuse_aligned_prefix(tokens_b)  # what the next request does first
+    assert smollm2.llm.n_tokens == shared // block * block > 0  # the shared whole blocks stay cached
+    after_first = smollm2.complete(second, max_tokens=6, temperature=0.0, logprobs=True)
+    smollm2.complete(ASK, max_tokens=6, temperature=0.0)
+    after_other = smollm2.complete(second, max_tokens=6, temperature=0.0, logprobs=True)
+    for c in (after_first, after_other):
+        assert c.text == alone.text
+        assert [t.logprob for t in c.logprobs] == [t.logprob for t in alone.logprobs]

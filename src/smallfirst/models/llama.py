@@ -68,11 +68,16 @@ def check_gguf_file(path: Path) -> None:
 class LlamaModel:
     """A GGUF model in this process, through llama-cpp-python: a blocking backend (see models.model), one generation at
     a time (``lock``). ``n_ctx`` and ``n_batch`` are tokens; ``expected_name`` must appear in the file's
-    ``general.name``, else ModelFileError."""
+    ``general.name``, else ModelFileError.
+
+    ``n_batch`` is also the block a prompt's cached prefix is reused in (see ``_reuse_aligned_prefix``): 128 keeps
+    a shared system prompt's reuse within 127 tokens, at a fresh prefill measured within noise of 512's (Qwen2.5-
+    Coder-1.5B, a 417-token Banking77 prompt, 2 threads: fresh 9.3 s against 8.7 s; the next request with the same
+    system prompt 1.0-1.7 s against 9.0-10.7 s)."""
     kind = "local"
 
     def __init__(self, name: str, path: Path, *, n_ctx: int = 4096, n_threads: int = 2,
-                 expected_name: str | None = None, n_batch: int = 512) -> None:
+                 expected_name: str | None = None, n_batch: int = 128) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -196,6 +201,29 @@ class LlamaModel:
                     f"logit_bias names token {token}; {self.name} has {self.llm.n_vocab()} tokens",
                     param="logit_bias", hint="key logit_bias by this model's token ids")
 
+    def _reuse_aligned_prefix(self, tokens: list[int]) -> None:
+        """Keep the previous request's KV cache for the whole ``n_batch`` blocks this prompt shares with it, and drop
+        the rest.
+
+        Determinism and prefix reuse at once: llama.cpp evaluates a prompt in ``n_batch``-token batches from
+        position 0, and a batch's logits depend (in the last bits) on its shape. Reusing an arbitrary prefix would
+        start the remaining batches elsewhere and can flip a near-tie at temperature 0; reusing only whole blocks
+        leaves every batch exactly as a fresh evaluation would make it, so the same request gives the same answer
+        and log-probabilities whatever came before it, while a shared system prompt (a label list, a database
+        schema) is evaluated once per block instead of on every request."""
+        llm = self.llm
+        shared = 0
+        for a, b in zip(llm._input_ids, tokens, strict=False):
+            if a != b:
+                break
+            shared += 1
+        keep = min(shared, len(tokens) - 1) // llm.n_batch * llm.n_batch
+        if keep == 0 or not llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+            llm.reset()
+            return
+        llm.n_tokens = keep  # llama.cpp's own prefix match then resumes exactly here
+        llm._requires_eval = True
+
     def _generate(self, messages: Sequence[Message], params: dict[str, Any], stream: bool) -> Iterator[Chunk]:
         self._check(messages, params)
         tools = params.get("tools") if params.get("tool_choice") != "none" else None
@@ -229,10 +257,7 @@ class LlamaModel:
 
                 kwargs["logits_processor"] = LogitsProcessorList([recorder])
             self._on_token = recorder.take if recorder is not None else None
-            # Start from an empty KV cache: reusing the previous request's prefix changes the batch shapes of
-            # the prompt's evaluation, and with them the logits in the last bits, which can flip a near-tie at
-            # temperature 0. The same request must give the same answer whatever came before it.
-            self.llm.reset()
+            self._reuse_aligned_prefix(tokens)
             pieces: list[str] = []
             ttft: float | None = None
             finish = "stop"
