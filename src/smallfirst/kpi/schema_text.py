@@ -34,6 +34,7 @@ import re
 from collections.abc import Collection
 from decimal import Decimal
 
+from smallfirst.errors import QueryError
 from smallfirst.kpi.readonly import Column, Database, TableInfo, quote
 
 __all__ = ["describe", "identifier"]
@@ -90,12 +91,21 @@ def _table_text(db: Database, table: TableInfo, samples: int, max_distinct: int)
         if col.references:
             ref_table, ref_col = col.references.rsplit(".", 1)
             line += f" REFERENCES {identifier(ref_table)}({identifier(ref_col)})"
-        parts.append((line, _values(db, table, col, samples, max_distinct) if samples else None))
+        parts.append((line, _sampled_values(db, table, col, samples, max_distinct) if samples else None))
     if len(keys) > 1:
         parts.append((f"  PRIMARY KEY ({', '.join(identifier(c.name) for c in keys)})", None))
     lines = [line + ("," if i < len(parts) - 1 else "") + (f" -- {hint}" if hint else "")
              for i, (line, hint) in enumerate(parts)]
     return "\n".join([head, *lines, ");"])
+
+
+def _sampled_values(db: Database, table: TableInfo, col: Column, samples: int, max_distinct: int) -> str | None:
+    # a column whose type has no ordering or equality (PostgreSQL json, geometry, some arrays) keeps its line in
+    # the schema without example values, instead of failing the description of the whole database
+    try:
+        return _values(db, table, col, samples, max_distinct)
+    except QueryError:
+        return None
 
 
 def _values(db: Database, table: TableInfo, col: Column, samples: int, max_distinct: int) -> str | None:
