@@ -12,17 +12,7 @@ import argparse
 import statistics
 import time
 
-PROMPTS = [
-    "Classify this support ticket into one intent: 'my card has not arrived yet, it has been two weeks'.",
-    "Summarise in one sentence: The meeting moved to Thursday because the client asked for more time.",
-    "Which clause type is this: 'This Agreement shall be governed by the laws of the State of New York.'",
-    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
-    "How many clips did Natalia sell altogether in April and May? Think step by step.",
-    "Write a haiku about small language models running on a laptop.",
-    "List three risks of sending every request to the largest model, as short bullet points.",
-    "Translate to French: the invoice is overdue and we will charge a late fee.",
-    "Explain what a context window is to a new engineer, in two sentences.",
-]
+from smallfirst.costs.throughput import PROMPTS  # the prompts the catalogue's reference throughput is measured on
 
 
 def measure_raw(llm, prompt_tokens: list[int], max_tokens: int) -> tuple[float, float, int, int]:
