@@ -23,38 +23,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 
+from _serving import free_port, wait_http
 from smallfirst.config import load_settings
 from smallfirst.models import catalog, files
 
 MODEL = "smollm2-135m"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{proc.args[:4]} exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout}s")
 
 
 def cli(home: Path, database_url: str | None) -> tuple[list[str], dict[str, str]]:
@@ -87,7 +65,7 @@ def one_round(rnd: int, up_port: int, args: argparse.Namespace) -> tuple[int, in
     def start() -> subprocess.Popen:
         proc = subprocess.Popen([*cmd, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        wait_http(f"http://127.0.0.1:{port}/health", proc)
+        wait_http(f"http://127.0.0.1:{port}/health", proc, timeout=180)
         return proc
 
     srv = start()
@@ -151,7 +129,7 @@ def main() -> None:
     totals_ = [0, 0, 0]
     worst = Decimal(0)
     try:
-        wait_http(f"http://127.0.0.1:{up_port}/v1/models", upstream)
+        wait_http(f"http://127.0.0.1:{up_port}/v1/models", upstream, timeout=180)
         for rnd in range(args.rounds):
             answered, logged, lost, mismatch = one_round(rnd, up_port, args)
             print(f"round {rnd}: answered {answered}, logged {logged}, lost {lost}; "

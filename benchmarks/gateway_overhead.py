@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,32 +35,14 @@ from pathlib import Path
 import httpx
 from fastapi import Request, Response  # at module level: the floor's route annotations must resolve here
 
+from _serving import free_port, wait_http
+
 MODEL = "smollm2-135m"
 BODY = {"messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 1, "temperature": 0}
 LITELLM = "1.108.7"
 LITELLM_KEY = "sk-bench-master-key"
 #: published figures to state beside the measured ones (sequential, localhost, independent of this project)
 PUBLISHED = "an independent sequential localhost benchmark measured LiteLLM at 4.3 ms added and Bifrost at about 0.5 ms"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{proc.args[:3]} exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout}s")
 
 
 def pct(xs: list[float], q: float) -> float:
