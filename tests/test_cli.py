@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,9 @@ def test_ask_json_reports_cost_baseline_and_tokens_and_is_logged(smollm2_path) -
     data = json.loads(out.stdout)
     assert data["model"] == TEST_MODEL and data["text"]
     assert float(data["cost"]) > 0 and float(data["baseline_cost"]) > 0
+    # fixed-point at the log's picodollar resolution, as the gateway writes them: never 28 digits or 1E-7
+    for field in ("cost", "baseline_cost", "saving"):
+        assert re.fullmatch(r"-?\d+\.\d{12}", data[field]), data[field]
     assert data["usage"]["prompt_tokens"] > 0 and data["baseline_model"] == "gpt-4o"
     log = run("log", "--limit", "5").stdout
     assert TEST_MODEL in log and "all requests: 1" in log

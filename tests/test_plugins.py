@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,7 @@ def test_a_plugin_price_source_prices_a_model_named_in_config(plugin_site: Path,
     (tmp_path / "smallfirst.toml").write_text('[models.echo]\nbackend = "toy-echo"\npricing = "toy-flat"\n')
     out = json.loads(sf(plugin_site, "ask", "one two three", "--model", "echo", "--json").stdout)
     # toy-flat charges one micro-dollar per token: 3 prompt and 3 completion tokens
-    assert out["cost"] == "0.000006" and out["price_source"] == "toy-flat"
+    assert Decimal(out["cost"]) == Decimal("0.000006") and out["price_source"] == "toy-flat"
     assert "toy-flat" in sf(plugin_site, "models").stdout
     (tmp_path / "smallfirst.toml").write_text('[models.echo]\nbackend = "toy-echo"\npricing = "nope"\n')
     proc = sf(plugin_site, "ask", "hi", "--model", "echo", check=False)

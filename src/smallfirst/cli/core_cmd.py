@@ -110,6 +110,7 @@ def ask(text: str = typer.Argument(..., help="The prompt."),
         system: str = typer.Option(None, help="A system message."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text.")) -> None:
     """Answer one prompt and show what it cost against the baseline model."""
+    from smallfirst.costs.records import usd_text
     from smallfirst.service import RequestContext, Service
 
     service = Service()
@@ -123,7 +124,8 @@ def ask(text: str = typer.Argument(..., help="The prompt."),
             "usage": {"prompt_tokens": c.usage.prompt_tokens, "completion_tokens": c.usage.completion_tokens,
                       "total_tokens": c.usage.total_tokens},
             "latency_s": round(c.wall_seconds, 4), "ttft_s": round(c.ttft_seconds, 4),
-            "cost": str(cost.amount), "baseline_cost": str(cost.baseline), "saving": str(cost.saving),
+            "cost": usd_text(cost.amount), "baseline_cost": usd_text(cost.baseline),
+            "saving": usd_text(cost.saving),
             "baseline_model": cost.baseline_model, "price_source": cost.source, "currency": cost.currency,
             "route": {"policy": d.policy, "reason": d.reason, "score": d.score, "threshold": d.threshold,
                       "attempted": list(d.attempted)},

@@ -6,6 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+#: decimal places of a USD amount written as text: picodollars, the request log's own resolution (store/money.py)
+USD_PLACES = 12
+
+
+def usd_text(amount: Decimal) -> str:
+    """``amount`` (USD) as fixed-point text with :data:`USD_PLACES` decimals, e.g. ``"0.000880000000"``: what the
+    gateway's ``smallfirst`` object and ``ask --json`` print (a bare ``str(Decimal)`` can run to 28 digits or
+    switch to exponent notation)."""
+    return f"{amount:.{USD_PLACES}f}"
+
 
 @dataclass(frozen=True, slots=True)
 class Cost:

@@ -5,14 +5,10 @@ hold the responses to the documented schema (``RouteInfo`` in ``wire.py``)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
+from smallfirst.costs.records import usd_text as _usd
 from smallfirst.service import Answer
-
-
-def _usd(amount: Decimal) -> str:
-    return f"{amount:.12f}"
 
 
 def route_info(answer: Answer) -> dict[str, Any]:
