@@ -84,6 +84,24 @@ def test_finding_6_a_model_that_cannot_load_is_503_never_500_and_is_not_listed(
     assert len(logged) == 8 and {r.http_status for r in logged} == {503}
 
 
+def test_a_catalogue_model_cut_short_in_the_cache_is_not_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smollm2_path: Path
+) -> None:
+    """A pull cut short leaves a file with the GGUF magic and less than its pinned size: /v1/models must not offer
+    it (asking for it is still a 503, as above), while the whole file beside it stays listed."""
+    cache = _smollm2_only_cache(tmp_path / "cache", smollm2_path)
+    cut = files.cached_path(catalog.entry(NOT_CACHED), cache / "models")
+    cut.write_bytes(smollm2_path.read_bytes()[:4096])  # the GGUF magic, then the file stops
+    monkeypatch.setenv("SMALLFIRST_CACHE", str(cache))
+    app = create_app(gateway_settings(tmp_path / "home"))
+    with serve(app) as url:
+        listed = {m["id"] for m in httpx.get(f"{url}/models", timeout=30).json()["data"]}
+        assert LOCAL in listed and NOT_CACHED not in listed
+        assert httpx.get(f"{url}/models/{NOT_CACHED}", timeout=30).status_code == 404
+        r = _chat(url, NOT_CACHED)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "model_file", r.text
+
+
 def _load_seconds(metrics: str, model: str) -> tuple[float, float]:
     """(count, sum) of the ``smallfirst_model_load_seconds`` histogram for ``model`` in a Prometheus page."""
     def value(kind: str) -> float:
