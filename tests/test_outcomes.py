@@ -70,3 +70,22 @@ def test_graded_scores_round_trip(tmp_path):
     assert o.graded and o.quality.tolist() == [[3, 9], [5, 8]]
     back = oc.load(oc.save(o, tmp_path / "o.jsonl"))
     assert back.quality.tolist() == o.quality.tolist() and back.cost_usd[0, 1] == pytest.approx(0.01)
+
+
+def test_a_gzipped_outcome_file_loads_like_the_plain_one(tmp_path):
+    """The loader reads JSONL compressed with gzip (``.gz``), as the replay backend does, through one reader;
+    a line that is not JSON is named by file and line in both."""
+    import gzip
+
+    recs = [{"id": str(i), "prompt": f"p{i}", "results": {"a": {"quality": i % 2}, "b": {"quality": 1}}}
+            for i in range(6)]
+    text = "".join(json.dumps(r) + "\n" for r in recs)
+    plain, packed = tmp_path / "o.jsonl", tmp_path / "o.jsonl.gz"
+    plain.write_text(text)
+    packed.write_bytes(gzip.compress(text.encode()))
+    a, b = oc.load(plain), oc.load(packed)
+    assert a.prompts == b.prompts and a.quality.tolist() == b.quality.tolist() and a.models == b.models
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(gzip.compress((text + "{not json\n").encode()))
+    with pytest.raises(DataError, match=r"broken.jsonl.gz:7: not valid JSON"):
+        oc.load(broken)

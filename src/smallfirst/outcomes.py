@@ -22,6 +22,7 @@ the last "strong" for two-model metrics.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -252,23 +253,31 @@ def to_records(outcomes: Outcomes) -> list[dict]:
     return out
 
 
+def read_records(path: Path) -> list[dict]:
+    """The JSON objects of a JSONL file, one per non-blank line; gzip-compressed when the name ends in ``.gz``.
+    Raises DataError naming the file and line of a line that is not JSON."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    out = []
+    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+    return out
+
+
 def load(path: str | Path, *, models: Sequence[str] | None = None) -> Outcomes:
-    """Load a JSONL or CSV outcome file."""
+    """Load an outcome file: CSV, JSONL, or JSONL compressed with gzip (``.gz``). Raises DataError for a missing
+    file or one that is not in the format."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"outcome file {p} does not exist")
     if p.suffix == ".csv":
         return _load_csv(p, models)
-    records = []
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
-    return from_records(records, source=str(p), models=models)
+    return from_records(read_records(p), source=str(p), models=models)
 
 
 def _load_csv(p: Path, models: Sequence[str] | None) -> Outcomes:

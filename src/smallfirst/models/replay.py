@@ -23,8 +23,6 @@ is refused (:class:`ReplayMissError`, HTTP 400).
 
 from __future__ import annotations
 
-import gzip
-import json
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -34,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from smallfirst.errors import ConfigError, DataError, SmallfirstError
 from smallfirst.models.completion import Chunk, Completion, Message, Usage, prompt_text
 from smallfirst.models.tokens import token_count
+from smallfirst.outcomes import read_records
 
 if TYPE_CHECKING:
     from smallfirst.config import ModelSpec, Settings
@@ -55,20 +54,6 @@ _CACHE: dict[tuple[str, float, str], dict[str, tuple[str, float]]] = {}
 _LOCK = threading.Lock()
 
 
-def _records(path: Path) -> list[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    out = []
-    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-    return out
-
-
 def load_replay(path: str | Path, model: str) -> dict[str, tuple[str, float]]:
     """Prompt -> (the answer ``model`` gives, its recorded quality) from an outcome file (cached per file version).
     Raises DataError for a missing file, a model the file does not name, or a record that gives neither an answer
@@ -82,10 +67,11 @@ def load_replay(path: str | Path, model: str) -> dict[str, tuple[str, float]]:
         if hit is not None:
             return hit
     table: dict[str, tuple[str, float]] = {}
-    for i, rec in enumerate(_records(p), 1):
+    records = read_records(p)
+    for i, rec in enumerate(records, 1):
         res = (rec.get("results") or {}).get(model)
         if res is None:
-            known = sorted({m for r in _records(p)[:1] for m in (r.get("results") or {})})
+            known = sorted({m for r in records[:1] for m in (r.get("results") or {})})
             raise DataError(f"replay file {p}: record {i} has no result for model {model!r}",
                             hint=f"set `model` to one the file holds ({', '.join(known)})")
         if not isinstance(res, dict):
