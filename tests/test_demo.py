@@ -69,6 +69,12 @@ def test_demo_serves_four_scenarios_grades_and_reports(plan: DemoPlan, llama_ser
     assert "learning_curve.png" in md and (plan.out_dir / "learning_curve.png").is_file()
     assert "Learning from traffic (replayed)" in html
     assert any("hybrid router" in line for line in lines)
+    # the report knows how the hybrid's router was chosen (its curve on local-ladder), so the verdict can say
+    # why it routes as it does; whatever the verdict says of it, the Markdown says too
+    from smallfirst.economics.report.verdict import collapse_lines
+
+    assert result.report.routers["hybrid"] is result.hybrid.fit and result.hybrid.fit.n == 162
+    assert all(line in md for line in collapse_lines(result.report))
     names = {r.name for r in result.report.results}
     assert set(SCENARIOS) <= names
     llm_rows = [r for r in rows if r.tag == "LLM-only" and r.status == "ok"]

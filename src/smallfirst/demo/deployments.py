@@ -16,10 +16,14 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smallfirst.config import Settings
 from smallfirst.tasks import sources
 from smallfirst.tasks.items import TaskItem
+
+if TYPE_CHECKING:
+    from smallfirst.economics.workload import RouterFit
 
 #: routers tried for the hybrid; the best cross-fitted APGR wins
 CANDIDATES: dict[str, dict] = {
@@ -35,7 +39,8 @@ PIPELINES = {"kpi": "northwind-kpi"}
 @dataclass(frozen=True)
 class HybridChoice:
     """The hybrid deployment's router: the policy to serve, the winning candidate's label, its cross-fitted
-    APGR, the max-profit threshold and the large-model share it expects, and every candidate's APGR."""
+    APGR, the max-profit threshold and the large-model share it expects, every candidate's APGR, and its fit
+    (threshold curve over the training outcomes under the economics config) for the report's verdict."""
 
     policy: object
     router: str
@@ -43,13 +48,14 @@ class HybridChoice:
     threshold: float
     expected_share: float
     table: tuple[tuple[str, float], ...]
+    fit: RouterFit | None = None
 
 
 def build_hybrid(outcomes_path: Path | str, learn_from: tuple[str, str], serve: tuple[str, str],
                  econ_config: object, log: Callable[[str], None] = lambda s: None) -> HybridChoice:
     """Fit on the outcomes of ``learn_from`` (weak, strong) and route between the ``serve`` models.
     ``outcomes_path`` is a file or a shipped set's name (``local-ladder``)."""
-    from smallfirst.economics.workload import profit_utility
+    from smallfirst.economics.workload import profit_utility, router_fit
     from smallfirst.evaluate.crossfit import cross_fit_scores, summarise
     from smallfirst.evaluate.loaders import load_outcomes
     from smallfirst.routing.calibrate import MaxProfit, calibrate
@@ -68,7 +74,9 @@ def build_hybrid(outcomes_path: Path | str, learn_from: tuple[str, str], serve: 
     router = make_router("learned", **params).fit(outcomes)
     policy = ThresholdPolicy(router=router, threshold=cal.threshold, models=serve, name="hybrid",
                              target="max-profit")
-    return HybridChoice(policy, label, apgr, cal.threshold, cal.share, tuple((r[1], r[0]) for r in results))
+    source = Path(outcomes_path).name if isinstance(outcomes_path, Path) else str(outcomes_path)
+    fit = router_fit(outcomes, econ_config, scores, router=label, source=source, share=cal.share)
+    return HybridChoice(policy, label, apgr, cal.threshold, cal.share, tuple((r[1], r[0]) for r in results), fit)
 
 
 def _write_jsonl(rows: Sequence[dict], path: Path) -> Path:

@@ -130,7 +130,8 @@ def run_demo(settings: Settings, plan: DemoPlan, *, small: str, large: str, lear
                              f"small tier {small}, large tier {large}, specialists for "
                              f"{', '.join(specialists)}; hybrid router {hybrid.router}.",
                              "Each (model, prompt) pair was computed once and its measured time, tokens and cost "
-                             "reused by every scenario that sent that prompt to that model."])
+                             "reused by every scenario that sent that prompt to that model."],
+                      routers={"hybrid": hybrid.fit} if hybrid.fit is not None else None)
     service.close()
     from smallfirst.demo.replayed_learning import learning_section
 

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from smallfirst import tradeoff
 from smallfirst.config import ModelSpec
 from smallfirst.costs.ledger import price_usage
 from smallfirst.costs.prices import hardware_usd_per_second
@@ -74,6 +75,61 @@ class ThresholdCurve:
 
 
 @dataclass(frozen=True)
+class RouterFit:
+    """How a routed scenario's router was chosen, so the verdict can say why it routes as it does: the outcomes
+    it was cross-fitted and calibrated on, its cross-fitted APGR there, and its threshold curve over those
+    outcomes under the report's economics (value created, cost and quality per 1,000 requests at each
+    threshold, from all-small to all-large).
+
+    ``apgr`` and ``apgr_oracle`` follow ``tradeoff.apgr`` (RouteLLM's average performance gap recovered on the
+    exact curve: random routing scores 0.5); None where the two models' qualities are equal. ``share`` is the
+    large-model share (0..1) its calibrated threshold gave on those outcomes, None for a policy that is no
+    single threshold."""
+
+    #: the router's label, e.g. "logistic(static+task)"
+    router: str
+    #: where the outcomes come from, e.g. "local-ladder"
+    source: str
+    #: outcomes it was cross-fitted and calibrated on
+    n: int
+    curve: ThresholdCurve
+    apgr: float | None = None
+    apgr_oracle: float | None = None
+    share: float | None = None
+    #: True when no score came from a fit that saw its prompt's outcome
+    cross_fitted: bool = True
+
+
+def router_fit(
+    outcomes: Outcomes,
+    config: EconConfig,
+    scores: np.ndarray,
+    *,
+    router: str,
+    source: str,
+    share: float | None = None,
+    small: int = 0,
+    large: int = -1,
+    points: int | None = None,
+    cross_fitted: bool = True,
+) -> RouterFit:
+    """The :class:`RouterFit` of a two-model router from its cross-fitted ``scores`` (n_prompts,; route to
+    ``large`` when score >= threshold) on ``outcomes``, priced under ``config``. ``points`` None draws the exact
+    curve (a point after every distinct score); a number samples that many score quantiles. ``share`` is the
+    large-model share its calibrated threshold gave; ``cross_fitted`` False where a score may come from a fit that
+    saw its prompt. Raises ConfigError or DataError when the outcomes cannot be priced."""
+    q = outcomes.quality
+    weak, strong = q[:, small], q[:, large]
+    try:
+        apgr = tradeoff.apgr(tradeoff.curve(scores, weak, strong))
+        oracle = tradeoff.apgr(tradeoff.oracle_curve(weak, strong))
+    except ValueError:  # equal qualities: there is no gap to recover
+        apgr = oracle = None
+    curve = threshold_curve(outcomes, config, scores, small=small, large=large, points=points)
+    return RouterFit(router, source, len(outcomes), curve, apgr, oracle, share, cross_fitted)
+
+
+@dataclass(frozen=True)
 class EconomicsReport:
     """Everything one report shows: the scenarios, where the numbers come from, and the decision analysis."""
 
@@ -88,6 +144,8 @@ class EconomicsReport:
     periods: dict[str, dict[str, ValueStick]] = field(default_factory=dict)
     config: EconConfig | None = None
     decision: Decision | None = None
+    #: how each routed scenario's router was chosen, by scenario name (where the report knows it)
+    routers: dict[str, RouterFit] = field(default_factory=dict)
 
     def result(self, name: str) -> ScenarioResult | None:
         """The scenario called ``name``, or None."""
@@ -368,17 +426,17 @@ def threshold_curve(
     *,
     small: int = 0,
     large: int = -1,
-    points: int = 101,
+    points: int | None = 101,
     overhead: bool = True,
 ) -> ThresholdCurve:
-    """Send a prompt to ``large`` when its score >= threshold, for thresholds at the score quantiles, from
-    all-small to all-large. Floats are fine here: the curve is drawn; the chosen threshold is priced again
-    exactly as a scenario."""
+    """Send a prompt to ``large`` when its score >= threshold, for thresholds at ``points`` score quantiles
+    (None: at every distinct score, the exact curve), from all-small to all-large. Floats are fine here: the
+    curve is drawn; the chosen threshold is priced again exactly as a scenario."""
     b = to_float(benefit_matrix(outcomes, config))
     p = to_float(price_matrix(outcomes, config))
     c = to_float(cost_matrix(outcomes, config)) + (float(config.overhead.per_request) if overhead else 0.0)
     q = outcomes.quality
-    cuts = np.unique(np.quantile(scores, np.linspace(0, 1, points)))
+    cuts = np.unique(scores if points is None else np.quantile(scores, np.linspace(0, 1, points)))
     ts = np.concatenate([cuts, [np.inf]])[::-1]  # from all-small (inf) to all-large
     n = len(outcomes)
     idx = np.arange(n)
@@ -485,6 +543,8 @@ def from_outcomes(
     )
     extra_notes = list(notes)
     curve = None
+    routers: dict[str, RouterFit] = {}
+    given = predicted
     if len(outcomes.models) >= 2:
         if predicted is None:
             predicted = predicted_quality(outcomes)
@@ -508,7 +568,18 @@ def from_outcomes(
             )
         )
         score = predicted[:, priced.baseline] - predicted[:, 0]
-        curve = threshold_curve(outcomes, config, score, small=0, large=priced.baseline)
+        fit = router_fit(
+            outcomes,
+            config,
+            score,
+            router="the prior router (task type and prompt length)" if given is None else "the given predictions",
+            source="this workload",
+            large=priced.baseline,
+            points=101,
+            cross_fitted=given is None,
+        )
+        curve = fit.curve
+        routers[MAX_PROFIT] = fit
     results = [analyse(scenario_rows(priced, s, config), config, s.name, s.note) for s in scenarios]
     models = {
         m: (float(outcomes.quality[:, j].mean()), sum(priced.cost[:, j], ZERO) / len(outcomes))
@@ -524,6 +595,7 @@ def from_outcomes(
         notes=extra_notes,
         curve=curve,
         config=config,
+        routers=routers,
         decision=decide(
             results,
             config,
@@ -615,8 +687,10 @@ def from_log(
     title: str = "smallfirst economics: request log",
     notes: Sequence[str] = (),
     seed: int = 0,
+    routers: Mapping[str, RouterFit] | None = None,
 ) -> EconomicsReport:
-    """Each tag of the log is a scenario; costs are the ledger's measured ones. DataError for an empty period."""
+    """Each tag of the log is a scenario; costs are the ledger's measured ones; ``routers`` says, by tag, how a
+    routed scenario's router was chosen (the verdict reads it). DataError for an empty period."""
     grouped = rows_by_scenario(records, config)
     if since is not None or until is not None:
         grouped = {
@@ -640,5 +714,6 @@ def from_log(
         notes=list(notes),
         periods={name: by_period(list(r.rows), period) for name, r in zip(grouped, results, strict=True)},
         config=config,
+        routers={k: v for k, v in (routers or {}).items() if k in grouped},
         decision=decide(results, config, seed=seed),
     )

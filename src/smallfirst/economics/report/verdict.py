@@ -6,9 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+import numpy as np
+
 from smallfirst.economics.decision import Assumption, Decision, Dominated
 from smallfirst.economics.maths import ScenarioResult
-from smallfirst.economics.workload import ORACLE, EconomicsReport
+from smallfirst.economics.workload import ORACLE, EconomicsReport, RouterFit
+
+#: a routed scenario that sends at least this share of its requests to one deployment's model is that deployment
+#: in all but name
+COLLAPSE_SHARE = 0.95
 
 
 def usd(x: Decimal | float | None, places: int = 2) -> str:
@@ -75,6 +81,133 @@ def dominance_lines(decision: Decision) -> list[str]:
     return out
 
 
+def _pct(share: float) -> str:
+    """A share as a percentage that never rounds a part up to the whole (or down to nothing)."""
+    text = f"{share * 100:.0f}%"
+    return f"{share * 100:.1f}%" if text in ("100%", "0%") and 0 < share < 1 else text
+
+
+def _within_rounding(a: ScenarioResult, b: ScenarioResult) -> bool:
+    """Quality within half a tenth of a point and cost within half a cent per 1,000 requests: the same figures
+    as the report prints them."""
+    qa, qb = a.stick.quality, b.stick.quality
+    if qa is None or qb is None:
+        return False
+    cost = abs(a.stick.per_1k(a.stick.cost) - b.stick.per_1k(b.stick.cost))
+    return abs(qa - qb) < 0.0005 and cost < Decimal("0.005")
+
+
+def _change(saving: float, points: float, worth: float) -> str:
+    """A move's cost and quality in words: ``saving`` in dollars per 1,000 requests (negative: it costs more),
+    ``points`` of quality lost (negative: gained) and ``worth``, the value of the answers lost at the configured B
+    in dollars per 1,000 requests (negative: gained)."""
+    cost = f"save {usd(saving)}" if saving >= 0 else f"cost {usd(-saving)} more"
+    if abs(points) < 0.05:
+        quality = "keep the same mean quality"
+    else:
+        quality = f"{'lose' if points > 0 else 'gain'} {abs(points):.1f} points of quality"
+    answers = f"answers worth {usd(abs(worth))} {'less' if worth >= 0 else 'more'} at the configured B"
+    return f"{cost} per 1,000 requests and {quality} ({answers})"
+
+
+def collapse_lines(report: EconomicsReport) -> list[str]:
+    """One sentence per routed scenario that is LLM-only or SLM-only in all but name: it sends at least
+    ``COLLAPSE_SHARE`` of its requests to that deployment's model, or matches its quality and cost within the
+    report's rounding. Where the report carries the router's fit (:class:`RouterFit`), the sentence says why from
+    its threshold curve and APGR, or says that the measured economics called for other routing."""
+    real = [r for r in report.results if r.name != ORACLE]
+    if len(real) < 2:
+        return []
+    llm, slm, _ = pick(real)
+    ends = [(llm, "LLM-only", True)] + ([(slm, "SLM-only", False)] if slm is not None else [])
+    out = []
+    for r in real:
+        if r is llm or r is slm or not r.stick.n:
+            continue
+        routed = r.name in report.routers or len(r.models) > 1
+        for end, label, large in ends:
+            model = max(end.models.items(), key=lambda kv: kv[1])[0]
+            sent = r.models.get(model, 0)
+            share = sent / r.stick.n
+            if share < COLLAPSE_SHARE and not (routed and _within_rounding(r, end)):
+                continue
+            out.append(_collapse(r, end, label, model, sent, large, report.routers.get(r.name)))
+            break
+    return out
+
+
+def _collapse(r: ScenarioResult, end: ScenarioResult, label: str, model: str, sent: int, large: bool,
+              fit: RouterFit | None) -> str:
+    share = sent / r.stick.n
+    q, q_end = r.stick.quality, end.stick.quality
+    figures = (
+        (f"quality {q * 100:.1f}% against {q_end * 100:.1f}%, " if q is not None and q_end is not None else "")
+        + f"cost {usd(r.stick.per_1k(r.stick.cost))} against {usd(end.stick.per_1k(end.stick.cost))} per 1,000 "
+        "requests"
+    )
+    if share >= COLLAPSE_SHARE:
+        line = (
+            f"{r.name} sends {_pct(share)} of its requests ({sent:,} of {r.stick.n:,}) to {model}, {label}'s model, "
+            f"so it is {label} in all but name ({figures})"
+        )
+    else:
+        line = (
+            f"{r.name} matches {label}'s quality and cost within rounding ({figures}) although it sends "
+            f"{_pct(share)} of its requests to {model}"
+        )
+    if fit is None:
+        return line + "; the report holds no record of how its router was calibrated, so it cannot say why."
+    return line + (_why(fit, large) if share >= COLLAPSE_SHARE else "") + "."
+
+
+def _why(fit: RouterFit, large: bool) -> str:
+    """Why a router sends (almost) everything to one model, from its threshold curve: the best threshold that moves
+    at least 1 - COLLAPSE_SHARE of requests to the other model, against sending them all to this one."""
+    c = fit.curve
+    ref = len(c.large_share) - 1 if large else 0
+    moved_by = abs(c.large_share - c.large_share[ref])
+    far = np.flatnonzero(moved_by >= 1 - COLLAPSE_SHARE - 1e-9)
+    alt = int(far[np.argmax(c.value_created[far])])
+    moved = float(moved_by[alt])
+    # the curve is float (it is drawn): round away the summation noise before the signs are read
+    gap = round(float(c.value_created[ref] - c.value_created[alt]), 6)  # value created lost by moving
+    saving = round(float(c.cost[ref] - c.cost[alt]), 6)
+    worth = round(gap + saving, 6)  # B lost: value created is B - C
+    points = float(c.quality[ref] - c.quality[alt]) * 100
+    this, other = ("large", "small") if large else ("small", "large")
+    whom = (
+        f"every request to the {other} model" if moved > 1 - 1e-9
+        else f"the {_pct(moved)} of requests the router is {'surest' if large else 'least sure'} of to the "
+        f"{other} model"
+    )
+    move = f"sends {whom}, which would {_change(saving, points, worth)}"
+    where = f"on the {fit.n:,} outcomes its router was calibrated on ({fit.source})"
+    if gap >= 0:
+        text = (
+            f": {where}, no threshold of the {len(c.thresholds):,} on its curve that moves "
+            f"{_pct(1 - COLLAPSE_SHARE)} or more of requests to the {other} model creates more value than "
+            f"sending all to the {this} one; the best of them {move}: {usd(gap)} per 1,000 requests less value "
+            "created"
+        )
+    else:
+        text = (
+            f"; yet {where}, the threshold that {move}, creates {usd(-gap)} per 1,000 requests more value than "
+            f"sending all to the {this} model"
+            + (f" (its calibrated threshold sent {_pct(fit.share)} to the large model there)"
+               if fit.share is not None else "")
+            + ": its routing does not follow the measured economics"
+        )
+    if fit.apgr is not None:
+        text += (
+            f"; its router, {fit.router}, orders those requests with "
+            f"{'a cross-fitted' if fit.cross_fitted else 'an'} APGR of {fit.apgr:.3f} "
+            f"(random routing 0.500"
+            + (f", an oracle {fit.apgr_oracle:.3f}" if fit.apgr_oracle is not None else "")
+            + ")"
+        )
+    return text
+
+
 def value_of(a: Assumption, x: Decimal | None) -> str:
     """An assumption's value in its unit."""
     if x is None:
@@ -106,6 +239,7 @@ def verdict(report: EconomicsReport) -> list[str]:
     d = report.decision
     llm, slm, hybrid = pick(report.results, d)
     out: list[str] = dominance_lines(d) if d is not None else []
+    out += collapse_lines(report)
     if hybrid is None:
         hybrid = llm
     s = hybrid.stick
