@@ -1,6 +1,6 @@
 """Helpers the serving benchmarks share (``gateway_overhead.py``, ``durability.py``): a free loopback port, and
 waiting until a server they started answers. Imported as a sibling module: the benchmarks run as scripts, so
-their own folder is first on ``sys.path``."""
+Python finds the modules of their own folder first."""
 
 from __future__ import annotations
 

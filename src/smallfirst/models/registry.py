@@ -132,7 +132,8 @@ def model_file(spec: ModelSpec, settings: Settings) -> Path | None:
 def servable(name: str, spec: ModelSpec, settings: Settings) -> bool:
     """Whether a request for ``name`` can be answered here without a pull: endpoints and tiers are assumed so,
     a GGUF model when its file is on disk and starts with the GGUF magic bytes (one 4-byte read), and, for a
-    catalogue model, has its pinned size (one ``stat``: a pull cut short is not listed). A file of your own that
+    catalogue model, is whole by its pinned size or its verification marker (``files.looks_whole``: a pull cut
+    short is not listed). A file of your own that
     passes and still fails to load answers 503."""
     path = model_file(spec, settings)
     if path is None:
@@ -143,10 +144,10 @@ def servable(name: str, spec: ModelSpec, settings: Settings) -> bool:
                 return False
             if spec.path or not spec.catalog:
                 return True
-            from smallfirst.models import catalog
+            from smallfirst.models import catalog, files
 
             entry = catalog.CATALOG.get(spec.catalog)
-            return entry is None or os.fstat(fh.fileno()).st_size == entry.size_bytes
+            return entry is None or files.looks_whole(entry, path)
     except OSError:  # missing, a directory, or unreadable
         return False
 
