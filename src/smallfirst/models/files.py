@@ -37,19 +37,26 @@ def _stat_key(path: Path) -> dict[str, int]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def _marker_content(entry: CatalogEntry, path: Path) -> dict[str, str | int]:
+    return {"sha256": entry.sha256, **_stat_key(path)}
+
+
+def _marked(entry: CatalogEntry, path: Path) -> bool:
+    """Whether ``path`` carries a verification marker for ``entry`` that matches its current size and mtime."""
+    with contextlib.suppress(OSError, ValueError):
+        return bool(json.loads(_marker(path).read_text()) == _marker_content(entry, path))
+    return False
+
+
 def looks_whole(entry: CatalogEntry, path: Path) -> bool:
     """Whether the cached ``path`` of ``entry`` is whole without hashing it: its size is the pinned size, or a
-    verification marker matches its current size and mtime (a file verified once and not changed since). One
-    ``stat``; False for a missing file."""
+    verification marker matches its current size and mtime (a file verified once and not changed since). A
+    ``stat`` (and the marker's read when the size differs); False for a missing file."""
     try:
-        stat = _stat_key(path)
+        size = path.stat().st_size
     except OSError:
         return False
-    if stat["size"] == entry.size_bytes:
-        return True
-    with contextlib.suppress(OSError, ValueError):
-        return bool(json.loads(_marker(path).read_text()) == {"sha256": entry.sha256, **stat})
-    return False
+    return size == entry.size_bytes or _marked(entry, path)
 
 
 def verified_path(entry: CatalogEntry, cache_dir: Path) -> Path:
@@ -58,10 +65,8 @@ def verified_path(entry: CatalogEntry, cache_dir: Path) -> Path:
     if not path.exists():
         raise ModelFileError(f"model {entry.name!r} is not in the cache ({path})",
                              hint=f"run `smallfirst pull {entry.name}`")
-    marker = _marker(path)
-    with contextlib.suppress(OSError, ValueError):
-        if json.loads(marker.read_text()) == {"sha256": entry.sha256, **_stat_key(path)}:
-            return path
+    if _marked(entry, path):
+        return path
     if sha256_file(path) != entry.sha256:
         raise ModelFileError(f"{path} is corrupt: its sha256 does not match the pinned {entry.sha256[:12]}...",
                              hint=f"delete it and run `smallfirst pull {entry.name}`")
@@ -72,7 +77,7 @@ def verified_path(entry: CatalogEntry, cache_dir: Path) -> Path:
 def _write_marker(entry: CatalogEntry, path: Path) -> None:
     marker = _marker(path)
     tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"sha256": entry.sha256, **_stat_key(path)}))
+    tmp.write_text(json.dumps(_marker_content(entry, path)))
     tmp.replace(marker)
 
 

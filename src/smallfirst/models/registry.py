@@ -133,8 +133,7 @@ def servable(name: str, spec: ModelSpec, settings: Settings) -> bool:
     """Whether a request for ``name`` can be answered here without a pull: endpoints and tiers are assumed so,
     a GGUF model when its file is on disk and starts with the GGUF magic bytes (one 4-byte read), and, for a
     catalogue model, is whole by its pinned size or its verification marker (``files.looks_whole``: a pull cut
-    short is not listed). A file of your own that
-    passes and still fails to load answers 503."""
+    short is not listed). A file of your own that passes and still fails to load answers 503."""
     path = model_file(spec, settings)
     if path is None:
         return True

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from smallfirst.costs.records import usd_text as _usd
+from smallfirst.costs.records import usd_text
 from smallfirst.service import Answer
 
 
@@ -23,9 +23,9 @@ def route_info(answer: Answer) -> dict[str, Any]:
         "score": d.score,
         "threshold": d.threshold,
         "attempted": list(d.attempted),
-        "cost_usd": _usd(c.amount),
-        "baseline_usd": _usd(c.baseline),
-        "saving_usd": _usd(c.saving),
+        "cost_usd": usd_text(c.amount),
+        "baseline_usd": usd_text(c.baseline),
+        "saving_usd": usd_text(c.saving),
         "baseline_model": c.baseline_model,
         "price_source": c.source,
     }
